@@ -1,0 +1,38 @@
+# The two commands a newcomer types (see README.md):
+#   make demo   runs the main job on built-in data
+#   make test   runs the test suite (TensorFlow, then JAX and PyTorch for the layers)
+# Both create .venv/ inside the checkout and install what they need.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-test
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: install demo test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	KERAS_BACKEND=tensorflow $(VENV)/bin/keras-nonlocal demo
+
+# One process per Keras backend (the backend is fixed at import time).
+test: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow" tests
+	KERAS_BACKEND=jax $(PYTEST) -m "not slow" tests/layers
+	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers
+
+test-slow: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PYTEST) -m slow tests
+
+bench: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) benchmarks/bench_nonlocal_layer.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,9 @@
+"""keras_nonlocal: Non-local Neural Networks (Wang et al., CVPR 2018) for Keras 3."""
+
+from keras_nonlocal.layers import NonLocal1D
+from keras_nonlocal.layers import NonLocal2D
+from keras_nonlocal.layers import NonLocal3D
+
+__version__ = "0.1.0"
+
+__all__ = ["NonLocal1D", "NonLocal2D", "NonLocal3D", "__version__"]

@@ -1,0 +1,75 @@
+"""Test helpers shared by the test modules (backend-agnostic)."""
+
+import keras
+import numpy as np
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def randomize_weights(layer, rng, scale=0.3):
+    """Gives every weight of `layer` a fresh random, non-trivial value."""
+    for w in layer.weights:
+        if "moving_variance" in w.path:
+            value = rng.uniform(0.5, 2.0, w.shape)
+        else:
+            value = rng.normal(0.0, scale, w.shape)
+        w.assign(value.astype(w.dtype))
+
+
+def reference_weights(layer):
+    """The layer's weights as the NumPy reference names them."""
+    w = {}
+    for name in ("theta", "phi", "g", "out"):
+        sub = getattr(layer, name, None)
+        if sub is not None:
+            w[name + "_w"] = to_numpy(sub.kernel)
+            w[name + "_b"] = (
+                to_numpy(sub.bias) if sub.use_bias else np.zeros(sub.units)
+            )
+    if getattr(layer, "concat_project", None) is not None:
+        w["concat_w"] = to_numpy(layer.concat_project.kernel)[:, 0]
+    if layer.use_bn:
+        w["gamma"] = to_numpy(layer.bn.gamma)
+        w["beta"] = to_numpy(layer.bn.beta)
+        w["mean"] = to_numpy(layer.bn.moving_mean)
+        w["var"] = to_numpy(layer.bn.moving_variance)
+    return w
+
+
+def gradients(fn, arrays):
+    """Gradients of the scalar `fn(*tensors)` w.r.t. each array, any backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        variables = [tf.Variable(a) for a in arrays]
+        with tf.GradientTape() as tape:
+            loss = fn(*variables)
+        return [g.numpy() for g in tape.gradient(loss, variables)]
+    if backend == "jax":
+        import jax
+
+        grads = jax.grad(fn, argnums=tuple(range(len(arrays))))(*arrays)
+        return [np.asarray(g) for g in grads]
+    if backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+        fn(*tensors).backward()
+        return [t.grad.numpy() for t in tensors]
+    raise NotImplementedError(backend)
+
+
+def layer_gradients(layer, x, upstream, **call_kwargs):
+    """d sum(layer(x) * upstream) / d(x, trainable weights), via stateless_call."""
+    trainable = [to_numpy(v) for v in layer.trainable_variables]
+    non_trainable = [to_numpy(v) for v in layer.non_trainable_variables]
+    upstream = keras.ops.convert_to_tensor(upstream)
+
+    def loss(x, *weights):
+        out, _ = layer.stateless_call(list(weights), non_trainable, x, **call_kwargs)
+        return keras.ops.sum(out * upstream)
+
+    return gradients(loss, [x] + trainable)

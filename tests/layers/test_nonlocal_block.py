@@ -1,0 +1,211 @@
+"""Basic behaviour of the layers: shapes, config, saving, training, errors."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import randomize_weights, to_numpy
+from keras_nonlocal import NonLocal1D, NonLocal2D, NonLocal3D
+
+MODES = ["gaussian", "embedded_gaussian", "dot_product", "concatenation"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_new_block_is_identity(rng, mode):
+    for cls, shape in [(NonLocal1D, (2, 10, 8)), (NonLocal2D, (2, 6, 6, 8)),
+                       (NonLocal3D, (2, 3, 6, 6, 8))]:
+        x = rng.normal(size=shape).astype("float32")
+        np.testing.assert_array_equal(to_numpy(cls(mode=mode)(x)), x)
+        np.testing.assert_array_equal(to_numpy(cls(mode=mode, use_bn=False)(x)), x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_permuting_positions_permutes_output(rng, mode):
+    x = rng.normal(size=(2, 4, 5, 3, 8)).astype("float32")
+    layer = NonLocal3D(mode=mode, subsample=False)
+    layer.build(x.shape)
+    randomize_weights(layer, rng)
+    perm = rng.permutation(4 * 5 * 3)
+    flat = x.reshape(2, -1, 8)
+    x_perm = flat[:, perm].reshape(x.shape)
+    y = to_numpy(layer(x)).reshape(2, -1, 8)
+    y_perm = to_numpy(layer(x_perm)).reshape(2, -1, 8)
+    np.testing.assert_allclose(y_perm, y[:, perm], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("scope", ["space", "time"])
+def test_scope_reaches_exactly_the_right_positions(rng, mode, scope):
+    """Changing x at one position changes the outputs of its frame (space)
+    or of its pixel track (time), and no others."""
+    shape = (1, 4, 5, 6, 8)
+    x = rng.normal(size=shape).astype("float32")
+    layer = NonLocal3D(mode=mode, scope=scope, subsample=False)
+    layer.build(shape)
+    randomize_weights(layer, rng)
+    t, h, w = 2, 3, 1
+    x2 = x.copy()
+    x2[0, t, h, w] += rng.normal(size=8).astype("float32") * 3
+    changed = np.abs(to_numpy(layer(x2)) - to_numpy(layer(x))).max(axis=-1)[0] > 1e-6
+    expected = np.zeros((4, 5, 6), bool)
+    if scope == "space":
+        expected[t] = True
+    else:
+        expected[:, h, w] = True
+    assert not np.any(changed & ~expected), "a change leaked out of the scope"
+    if mode == "concatenation":
+        # ReLU(a_i + b_j) may be 0 before and after for some i: those i are
+        # legitimately unchanged; others in the scope must still be reached.
+        assert changed[expected].sum() >= 2
+    else:
+        np.testing.assert_array_equal(changed, expected)
+
+
+def _trained_layer(cls, shape, rng, **kwargs):
+    layer = cls(**kwargs)
+    layer.build(shape)
+    randomize_weights(layer, rng)
+    return layer
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_config_round_trip(rng, mode):
+    layer = NonLocal3D(mode=mode, inner_channels=6, subsample=(1, 2, 2),
+                       subsample_position="after", scale=0.5, scope="space",
+                       kernel_regularizer="l2", bn_epsilon=1e-3, name="nl")
+    config = layer.get_config()
+    clone = NonLocal3D.from_config(config)
+    assert clone.get_config() == config
+    x = rng.normal(size=(2, 3, 4, 4, 12)).astype("float32")
+    layer.build(x.shape)
+    randomize_weights(layer, rng)
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(layer(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,shape", [(NonLocal1D, (7, 6)), (NonLocal2D, (6, 5, 6)),
+                                       (NonLocal3D, (3, 6, 5, 6))])
+def test_keras_file_round_trip(tmp_path, rng, cls, shape):
+    inputs = keras.Input(shape)
+    outputs = cls(mode="concatenation", name="nl")(inputs)
+    outputs = cls(mode="embedded_gaussian", name="nl2")(outputs)
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers[1:]:
+        randomize_weights(layer, rng)
+    x = rng.normal(size=(2,) + shape).astype("float32")
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.get_layer("nl"), cls)
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(model(x)))
+
+
+def test_variable_sizes_in_a_functional_model(rng):
+    inputs = keras.Input((None, None, None, 8))
+    y, attention = NonLocal3D(name="nl")(inputs, return_attention=True)
+    model = keras.Model(inputs, [y, attention])
+    assert tuple(y.shape) == (None, None, None, None, 8)
+    assert tuple(attention.shape) == (None, None, None)
+    for shape in [(1, 2, 4, 4, 8), (2, 5, 7, 6, 8)]:
+        out, att = model(rng.normal(size=shape).astype("float32"))
+        assert tuple(out.shape) == shape
+        keys = shape[1] * (shape[2] // 2) * (shape[3] // 2)  # 1x2x2 subsampling
+        assert tuple(att.shape) == (shape[0], shape[1] * shape[2] * shape[3], keys)
+
+
+def test_attention_shapes_per_scope():
+    layer = NonLocal3D(scope="space")
+    assert layer.compute_output_spec(
+        keras.KerasTensor((2, 4, 6, 6, 8)), return_attention=True
+    )[1].shape == (2, 4, 36, 9)
+    layer = NonLocal3D(scope="time", subsample=(2, 1, 1))
+    _, att = layer(np.zeros((2, 4, 6, 6, 8), "float32"), return_attention=True)
+    assert tuple(att.shape) == (2, 36, 4, 2)
+    assert NonLocal2D().compute_output_shape((None, 9, 9, 4)) == (None, 9, 9, 4)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_training_step_updates_every_weight(rng, mode):
+    inputs = keras.Input((4, 6, 6, 8))
+    h = NonLocal3D(mode=mode, name="nl", kernel_initializer="glorot_uniform")(inputs)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling3D()(h))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = rng.normal(size=(8, 4, 6, 6, 8)).astype("float32")
+    y = rng.integers(0, 3, size=(8,))
+    # Two steps: the first moves the zero BN gamma, the second the rest.
+    before = [to_numpy(w).copy() for w in model.get_layer("nl").trainable_weights]
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    after = [to_numpy(w) for w in model.get_layer("nl").trainable_weights]
+    for w, a, b in zip(model.get_layer("nl").trainable_weights, after, before):
+        if w.path.endswith("bias"):
+            # BN in training mode removes constant shifts, so the gradient of
+            # the W_z bias (and of the g bias under softmax) is exactly 0.
+            continue
+        assert np.abs(a - b).max() > 1e-7, f"{w.path} did not change"
+    moving_mean = model.get_layer("nl").bn.moving_mean
+    assert np.any(to_numpy(moving_mean) != 0), "BN statistics not updated in training"
+
+
+def test_bn_training_and_inference_differ(rng):
+    x = rng.normal(size=(4, 3, 4, 4, 8)).astype("float32")
+    layer = NonLocal3D()
+    layer.build(x.shape)
+    randomize_weights(layer, rng)
+    assert not np.allclose(to_numpy(layer(x, training=True)), to_numpy(layer(x, training=False)))
+
+
+def test_mixed_precision_normalises_in_float32(rng):
+    x = rng.normal(size=(2, 3, 6, 6, 16)).astype("float32")
+    ref = NonLocal3D(name="ref")
+    ref.build(x.shape)
+    randomize_weights(ref, rng)
+    mixed = NonLocal3D(dtype="mixed_bfloat16")
+    mixed.build(x.shape)
+    mixed.set_weights(ref.get_weights())
+    y, attention = mixed(x, return_attention=True)
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(attention.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(attention).sum(-1), 1.0, atol=1e-5)
+    expected = to_numpy(ref(x))
+    np.testing.assert_allclose(to_numpy(keras.ops.cast(y, "float32")), expected,
+                               atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(mode="softmax"), "Received: mode='softmax'"),
+    (dict(scope="channel"), "Received: scope='channel'"),
+    (dict(inner_channels=0), "Received: inner_channels=0"),
+    (dict(inner_channels=-3), "Received: inner_channels=-3"),
+    (dict(subsample=(2, 2)), r"Received: subsample=\(2, 2\)"),
+    (dict(subsample="yes"), "Received: subsample='yes'"),
+    (dict(subsample_position="middle"), "Received: subsample_position='middle'"),
+    (dict(scope="space", subsample=(2, 2, 2)), "Received: scope='space'"),
+    (dict(scope="time"), "Received: subsample=True, scope='time'"),
+    (dict(implementation="flash"), "Received: implementation='flash'"),
+    (dict(scale=-1.0), "Received: scale=-1.0"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NonLocal3D(**kwargs)
+
+
+def test_scope_on_1d_and_2d_is_an_error():
+    with pytest.raises(ValueError, match="Received: scope='space'"):
+        NonLocal2D(scope="space")
+    with pytest.raises(ValueError, match="Received: scope='time'"):
+        NonLocal1D(scope="time")
+
+
+def test_bad_input_shapes():
+    with pytest.raises(ValueError, match=r"rank 5.*Received: input_shape=\(2, 8, 8, 4\)"):
+        NonLocal3D()(np.zeros((2, 8, 8, 4), "float32"))
+    with pytest.raises(ValueError, match="channel dimension.*Received: input_shape"):
+        NonLocal2D().build((None, 8, 8, None))
+    with pytest.raises(ValueError, match=r"larger than.*Received: input_shape=\(1, 4, 1, 8, 4\)"):
+        NonLocal3D()(np.zeros((1, 4, 1, 8, 4), "float32"))
+    with pytest.raises(ValueError, match=r"rank 3"):
+        NonLocal1D().build((4, 8))
