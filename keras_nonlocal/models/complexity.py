@@ -1,0 +1,114 @@
+"""Parameters and FLOPs of a model, per stage, counted from its layers.
+
+FLOPs are multiply-accumulates (the convention of the paper's tables and of
+fvcore, used by pytorchvideo and mmaction2): convolutions, dense layers and
+the non-local blocks' projections and pairwise matrix products. Batch norm,
+activations, pooling and additions are not counted (they are a few percent).
+Parameters are the trainable weights (what PyTorch's `parameters()` counts:
+BN running statistics are excluded).
+"""
+
+import math
+import re
+
+import keras
+
+from keras_nonlocal.layers.nonlocal_block import NonLocalBase
+
+STAGE_OF = re.compile(r"^(conv[1-5]|pool[12]|avg_pool|dropout|predictions)")
+
+
+def _stage(layer_name):
+    match = STAGE_OF.match(layer_name)
+    if not match:
+        return "other"
+    prefix = match.group(1)
+    return {"conv1": "stem", "pool1": "stem", "pool2": "res2", "conv2": "res2",
+            "conv3": "res3", "conv4": "res4", "conv5": "res5"}.get(prefix, "head")
+
+
+def _shape(tensor):
+    return tuple(tensor.shape)
+
+
+def layer_macs(layer, input_shape, output_shape):
+    """Multiply-accumulates of one layer for one example."""
+    if isinstance(layer, keras.layers.Conv3D) or isinstance(layer, keras.layers.Conv2D):
+        kernel = math.prod(layer.kernel_size)
+        cin = input_shape[-1] // layer.groups
+        return math.prod(output_shape[1:-1]) * kernel * cin * layer.filters
+    if isinstance(layer, keras.layers.Dense):
+        return math.prod(input_shape[1:-1]) * input_shape[-1] * layer.units
+    if isinstance(layer, NonLocalBase):
+        return nonlocal_macs(layer, input_shape)
+    return 0
+
+
+def nonlocal_macs(layer, input_shape):
+    """Projections plus the two N x N' matrix products of Eq. (1)."""
+    channels = input_shape[-1]
+    inner = layer.inner_channels or max(1, channels // 2)
+    positions = input_shape[1:-1]
+    n = math.prod(positions)
+    pooled = positions
+    if layer.pool_size is not None:
+        pooled = tuple(p // s for p, s in zip(positions, layer.pool_size))
+    n_keys = math.prod(pooled)
+    kv_positions = n_keys if layer.subsample_position == "before" else n
+    macs = kv_positions * channels * inner  # g
+    key_depth = channels
+    if layer.mode != "gaussian":
+        macs += n * channels * inner + kv_positions * channels * inner  # theta, phi
+        key_depth = inner
+    macs += n * inner * channels  # W_z
+    # keys each query looks at
+    if layer.scope == "space":
+        per_query = math.prod(pooled[1:])
+    elif layer.scope == "time":
+        per_query = pooled[0]
+    else:
+        per_query = n_keys
+    if layer.mode == "concatenation":
+        macs += (n + n_keys) * inner  # w_f^T theta_i, w_f^T phi_j
+    else:
+        macs += n * per_query * key_depth  # theta^T phi
+    macs += n * per_query * inner  # f g
+    return macs
+
+
+def complexity(model):
+    """Per-stage parameters and MACs of a model with a fully known input shape.
+
+    Returns:
+        A dict `{stage: {"params": int, "macs": int}}` with a `"total"` entry.
+    """
+    if any(d is None for d in model.inputs[0].shape[1:]):
+        raise ValueError(
+            "complexity() needs a model built with a fixed input shape. "
+            f"Received: input shape {tuple(model.inputs[0].shape)}"
+        )
+    stages = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        node = layer._inbound_nodes[0]
+        input_shape = _shape(node.input_tensors[0])
+        output_shape = _shape(node.output_tensors[0])
+        stage = stages.setdefault(_stage(layer.name), {"params": 0, "macs": 0})
+        stage["params"] += sum(math.prod(w.shape) for w in layer.trainable_weights)
+        stage["macs"] += layer_macs(layer, input_shape, output_shape)
+    stages["total"] = {
+        key: sum(s[key] for s in stages.values()) for key in ("params", "macs")
+    }
+    return stages
+
+
+def format_complexity(stages, title=""):
+    """A printable table of `complexity()`'s result."""
+    lines = [title] if title else []
+    lines.append(f"{'stage':<8} {'params (M)':>11} {'GFLOPs (MACs)':>14}")
+    for name, s in stages.items():
+        if name == "total":
+            lines.append("-" * 35)
+        lines.append(f"{name:<8} {s['params'] / 1e6:>11.2f} {s['macs'] / 1e9:>14.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,9 @@
+"""Weights: ImageNet inflation and loading weight files into zoo models."""
+
+from keras_nonlocal.weights.imagenet import IMAGENET_SOURCES
+from keras_nonlocal.weights.imagenet import imagenet_resnet
+from keras_nonlocal.weights.inflation import inflate
+from keras_nonlocal.weights.inflation import inflate_kernel
+from keras_nonlocal.weights.loading import load_weights
+
+__all__ = ["IMAGENET_SOURCES", "imagenet_resnet", "inflate", "inflate_kernel", "load_weights"]

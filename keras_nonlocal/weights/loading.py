@@ -1,0 +1,66 @@
+"""Loading a weights file or a saved model into a zoo model."""
+
+import os
+
+import keras
+
+from keras_nonlocal.weights.inflation import inflate
+
+
+def load_weights(model, path):
+    """Loads `path` into `model`, inflating it if it holds a 2D network.
+
+    Args:
+        model: a zoo video model.
+        path: a `.weights.h5` file of this architecture, or a `.keras` file
+            holding either a video model of the same layout (copied layer by
+            layer, by name) or a 2D ResNet (inflated, see `inflate`).
+
+    Raises:
+        ValueError: the file does not exist, or its tensors do not match
+            (the message names them).
+    """
+    if not os.path.exists(path):
+        raise ValueError(f"Weights file not found. Received: weights={path!r}")
+    if path.endswith(".weights.h5"):
+        try:
+            model.load_weights(path)
+        except ValueError as error:
+            raise ValueError(
+                f"The weights in {path!r} do not fit {model.name}: {error}"
+            ) from error
+        return model
+    if not path.endswith(".keras"):
+        raise ValueError(
+            "`weights` must be None, 'imagenet', a '.weights.h5' file or a "
+            f"'.keras' file. Received: weights={path!r}"
+        )
+    source = keras.saving.load_model(path, compile=False)
+    if any(isinstance(layer, keras.layers.Conv2D) for layer in source.layers):
+        inflate(source, model)
+        return model
+    _copy_by_name(source, model)
+    return model
+
+
+def _copy_by_name(source, model):
+    problems = []
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        other = by_name.get(layer.name)
+        if other is None:
+            problems.append(f"{layer.name}: missing in {source.name}")
+            continue
+        want = [tuple(w.shape) for w in layer.weights]
+        have = [tuple(w.shape) for w in other.weights]
+        if want != have:
+            problems.append(f"{layer.name}: shapes {want}, found {have}")
+            continue
+        layer.set_weights(other.get_weights())
+    if problems:
+        raise ValueError(
+            f"Cannot load {source.name} into {model.name}: {len(problems)} "
+            "layers do not match:\n  " + "\n  ".join(problems)
+        )
