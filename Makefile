@@ -25,8 +25,8 @@ demo: $(STAMP)
 # One process per Keras backend (the backend is fixed at import time).
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow" tests
-	KERAS_BACKEND=jax $(PYTEST) -m "not slow" tests/layers
-	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers
+	KERAS_BACKEND=jax $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py
+	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py
 
 test-slow: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) -m slow tests

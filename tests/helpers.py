@@ -73,3 +73,26 @@ def layer_gradients(layer, x, upstream, **call_kwargs):
         return keras.ops.sum(out * upstream)
 
     return gradients(loss, [x] + trainable)
+
+
+def import_pytorchvideo_hub():
+    """pytorchvideo's model hub, with torchvision's one import shimmed.
+
+    pytorchvideo.models imports `torchvision.ops.RoIAlign` for its detection
+    head only; no CPU build of torchvision exists beside torch 2.13.0 here,
+    so that single name is replaced by a stub class. Nothing of it runs in
+    the classification models used by the tests and benchmarks.
+    """
+    import sys
+    import types
+
+    if "torchvision" not in sys.modules:
+        torchvision = types.ModuleType("torchvision")
+        tv_ops = types.ModuleType("torchvision.ops")
+        tv_ops.RoIAlign = type("RoIAlign", (), {})
+        torchvision.ops = tv_ops
+        sys.modules["torchvision"] = torchvision
+        sys.modules["torchvision.ops"] = tv_ops
+    from pytorchvideo.models.hub import resnet
+
+    return resnet

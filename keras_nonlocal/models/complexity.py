@@ -15,7 +15,7 @@ import keras
 
 from keras_nonlocal.layers.nonlocal_block import NonLocalBase
 
-STAGE_OF = re.compile(r"^(conv[1-5]|pool[12]|avg_pool|dropout|predictions)")
+STAGE_OF = re.compile(r"^(preprocessing|conv[1-5]|pool[12]|avg_pool|dropout|predictions)")
 
 
 def _stage(layer_name):
@@ -23,7 +23,7 @@ def _stage(layer_name):
     if not match:
         return "other"
     prefix = match.group(1)
-    return {"conv1": "stem", "pool1": "stem", "pool2": "res2", "conv2": "res2",
+    return {"preprocessing": "stem", "conv1": "stem", "pool1": "stem", "pool2": "res2", "conv2": "res2",
             "conv3": "res3", "conv4": "res4", "conv5": "res5"}.get(prefix, "head")
 
 
@@ -97,6 +97,7 @@ def complexity(model):
         stage = stages.setdefault(_stage(layer.name), {"params": 0, "macs": 0})
         stage["params"] += sum(math.prod(w.shape) for w in layer.trainable_weights)
         stage["macs"] += layer_macs(layer, input_shape, output_shape)
+    stages = {k: v for k, v in stages.items() if k != "other" or v["params"] or v["macs"]}
     stages["total"] = {
         key: sum(s[key] for s in stages.values()) for key in ("params", "macs")
     }
