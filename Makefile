@@ -29,7 +29,7 @@ test: $(STAMP)
 	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py
 
 test-slow: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PYTEST) -m slow tests
+	KERAS_BACKEND=tensorflow $(PYTEST) -m slow -s tests
 
 bench: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) benchmarks/bench_nonlocal_layer.py

@@ -22,12 +22,12 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import resource
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import measure, median_time, print_table_header, report  # noqa: E402
 
 MODES = ["gaussian", "embedded_gaussian", "dot_product", "concatenation"]
 SHAPES = {
@@ -178,14 +178,8 @@ def run_reference(mode, shape, subsample, repeats, device):
 
 
 def _time(run, repeats, base):
-    run()  # warm-up (compilation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return {"seconds": times[len(times) // 2], "peak_gb": _peak_gb() - base}
+    seconds = median_time(run, repeats)
+    return {"seconds": seconds, "peak_gb": _peak_gb() - base}
 
 
 # -------------------------------------------------------------- driver
@@ -194,18 +188,12 @@ def _time(run, repeats, base):
 def _worker(args):
     shape, subsample = SHAPES[args.shape]
     fn = run_ours if args.worker == "ours" else run_reference
-    print("RESULT " + json.dumps(fn(args.mode, shape, subsample, args.repeats, args.device)))
+    report(fn(args.mode, shape, subsample, args.repeats, args.device))
 
 
 def _measure(impl, mode, shape_name, repeats, device):
-    cmd = [sys.executable, __file__, "--worker", impl, "--mode", mode,
-           "--shape", shape_name, "--repeats", str(repeats), "--device", device]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
-    return {"error": tail[0][:80]}
+    return measure(__file__, "--worker", impl, "--mode", mode, "--shape", shape_name,
+                   "--repeats", repeats, "--device", device)
 
 
 def main():
@@ -225,12 +213,11 @@ def main():
     import keras
 
     backend = keras.backend.backend()
-    print(f"NonLocal3D forward+backward, ours on Keras/{backend} vs PyTorch reference, "
-          f"device {args.device}, median of {args.repeats}")
-    header = (f"{'shape':<6} {'mode':<18} {'ours s':>8} {'ref s':>8} {'ref/ours':>9} "
-              f"{'ours GB':>8} {'ref GB':>8}  reference")
-    print(header)
-    print("-" * len(header))
+    print_table_header(
+        f"NonLocal3D forward+backward, ours on Keras/{backend} vs PyTorch reference, "
+        f"device {args.device}, median of {args.repeats}",
+        f"{'shape':<6} {'mode':<18} {'ours s':>8} {'ref s':>8} {'ref/ours':>9} "
+        f"{'ours GB':>8} {'ref GB':>8}  reference")
     names = ["res3", "res4"] + (["large"] if args.large else [])
     for name in names:
         shape, subsample = SHAPES[name]

@@ -22,24 +22,14 @@ Usage: KERAS_BACKEND=tensorflow python benchmarks/bench_zoo.py [--repeats 3]
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import measure, median_time, print_table_header, report  # noqa: E402
 
 BATCH, FRAMES, SIZE, CLASSES = 2, 8, 224, 400
 NL_AFTER = {"res3": [1, 3], "res4": [1, 3, 5]}  # 0-based blocks, as the zoo
-
-
-def _median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def run_ours(model_name, repeats):
@@ -54,8 +44,8 @@ def run_ours(model_name, repeats):
     model = zoo.build(model_name, sampling="8x8", stride_on="3x3",
                       input_shape=(FRAMES, SIZE, SIZE, 3))
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
-    forward = _median_time(lambda: model.predict_on_batch(x), repeats)
-    train = _median_time(lambda: model.train_on_batch(x, y), repeats)
+    forward = median_time(lambda: model.predict_on_batch(x), repeats)
+    train = median_time(lambda: model.train_on_batch(x, y), repeats)
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return {"forward": forward, "train": train, "params": params}
 
@@ -104,18 +94,15 @@ def run_reference(model_name, repeats):
         optimizer.step()
 
     params = sum(p.numel() for p in model.parameters())
-    return {"forward": _median_time(forward, repeats), "train": _median_time(train, repeats),
+    return {"forward": median_time(forward, repeats), "train": median_time(train, repeats),
             "params": params}
 
 
 def _measure(impl, model_name, repeats):
-    cmd = [sys.executable, __file__, "--worker", impl, "--model", model_name,
-           "--repeats", str(repeats)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(proc.stderr[-2000:])
+    result = measure(__file__, "--worker", impl, "--model", model_name, "--repeats", repeats)
+    if "error" in result:
+        raise RuntimeError(f"{impl} {model_name}: {result['error']}")
+    return result
 
 
 def main():
@@ -126,17 +113,16 @@ def main():
     args = parser.parse_args()
     if args.worker:
         fn = run_ours if args.worker == "ours" else run_reference
-        print("RESULT " + json.dumps(fn(args.model, args.repeats)))
+        report(fn(args.model, args.repeats))
         return
 
     import keras
 
-    print(f"{BATCH}x{FRAMES}x{SIZE}x{SIZE} clips, CPU ({os.cpu_count()} cores), ours on "
-          f"Keras/{keras.backend.backend()} vs pytorchvideo 0.1.5, median of {args.repeats}")
-    header = (f"{'model':<11} {'params ours/ref (M)':>20} {'forward s ours':>15} {'ref':>7} "
-              f"{'ref/ours':>9} {'train s ours':>13} {'ref':>7} {'ref/ours':>9}")
-    print(header)
-    print("-" * len(header))
+    print_table_header(
+        f"{BATCH}x{FRAMES}x{SIZE}x{SIZE} clips, CPU ({os.cpu_count()} cores), ours on "
+        f"Keras/{keras.backend.backend()} vs pytorchvideo 0.1.5, median of {args.repeats}",
+        f"{'model':<11} {'params ours/ref (M)':>20} {'forward s ours':>15} {'ref':>7} "
+        f"{'ref/ours':>9} {'train s ours':>13} {'ref':>7} {'ref/ours':>9}")
     for name in ("i3d_r50", "nl_i3d_r50"):
         ours = _measure("ours", name, args.repeats)
         ref = _measure("reference", name, args.repeats)

@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SCRIPT = r"""
-import json, resource, sys
+import json, resource, sys, time
 import numpy as np
 import keras
 from keras_nonlocal import NonLocal3D
@@ -30,10 +30,13 @@ model = keras.Model(inputs, outputs)
 model.compile(keras.optimizers.SGD(0.01), "mse")  # the real training path
 block.bn.gamma.assign(np.ones(256, "float32"))  # not an identity: theta etc. learn
 before = keras.ops.convert_to_numpy(block.g.kernel).copy()
+start = time.perf_counter()
 loss = float(np.asarray(model.train_on_batch(x, np.ones((1, 1), "float32"))))
+seconds = time.perf_counter() - start  # includes compiling the step
 after = keras.ops.convert_to_numpy(block.g.kernel)
 print("RESULT " + json.dumps({
     "loss": loss,
+    "seconds": seconds,
     "g_kernel_change": float(np.abs(after - before).max()),
     "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
 }))
@@ -51,6 +54,8 @@ def test_forward_and_backward_on_100k_positions(mode):
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert lines, proc.stderr[-3000:]
     result = json.loads(lines[-1][len("RESULT "):])
+    print(f"{mode}: train step {result['seconds']:.0f} s (compile included), "
+          f"peak memory {result['peak_gb']:.2f} GB")
     assert result["loss"] == result["loss"] and result["loss"] < float("inf")
     assert result["g_kernel_change"] > 0, "no gradient reached the block"
     # 40 GB for the dense map alone; the bounded paths stay far below.

@@ -71,7 +71,6 @@ def test_c2d_on_a_static_clip_equals_the_2d_network(tmp_path, rng):
 def _valid_time_positions(model, length):
     """Output time positions of each layer whose temporal receptive field
     holds no padding, for a clip of `length` frames (walks the layers)."""
-    valid = {model.inputs[0].name: (0, length - 1)}
     ranges = {}
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):

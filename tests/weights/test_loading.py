@@ -1,6 +1,5 @@
 """Loading weight files and saved models into zoo models."""
 
-import keras
 import numpy as np
 import pytest
 
