@@ -43,6 +43,26 @@ def _summary(args):
     return 0
 
 
+def _make_tfrecords(args):
+    from keras_nonlocal import data
+
+    try:
+        videos = data.read_videos(args.source, root=args.root, class_names=args.classes)
+        result = data.make_tfrecords(
+            videos, args.out_dir, name=args.name, num_shards=args.shards,
+            short_side=args.short_side or None, quality=args.quality,
+            workers=args.workers, progress=not args.quiet)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(result['shards'])} shards in {args.out_dir}: {result['written_now']} written "
+          f"now, {result['kept']} kept from an earlier run; {result['videos']} videos, "
+          f"{len(result['skipped'])} skipped")
+    for path, error in sorted(result["skipped"].items()):
+        print(f"  skipped {path}: {error}")
+    return 0
+
+
 def build_parser():
     from keras_nonlocal import __version__
 
@@ -68,6 +88,21 @@ def build_parser():
                          metavar="KEY=VALUE",
                          help="a builder argument, e.g. --set sampling=8x8 --set stride_on=3x3")
     summary.set_defaults(func=_summary)
+    tfr = commands.add_parser(
+        "make-tfrecords",
+        help="convert videos (a list or class folders) into TFRecord shards; resumable")
+    tfr.add_argument("source", help="a folder per class, a path,label CSV/TXT, a Kinetics CSV "
+                     "or a PySlowFast 'path label' list")
+    tfr.add_argument("out_dir")
+    tfr.add_argument("--root", help="folder the list's paths are relative to")
+    tfr.add_argument("--classes", help="class names file, one per line")
+    tfr.add_argument("--name", default="videos", help="shard name prefix")
+    tfr.add_argument("--shards", type=int, help="number of shards (default: ~50 videos each)")
+    tfr.add_argument("--short-side", type=int, default=256, help="resize frames (0: keep)")
+    tfr.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    tfr.add_argument("--workers", type=int, default=2)
+    tfr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tfr.set_defaults(func=_make_tfrecords)
     return parser
 
 

@@ -1,0 +1,122 @@
+"""Decoding frames from video files with PyAV (FFmpeg).
+
+tensorflow-io's video ops do not load under TensorFlow 2.21, so video files
+are decoded with PyAV inside `tf.data` (see `pipeline.py`). Only the frames a
+clip needs are decoded: the reader seeks to the keyframe before the first
+one and stops after the last one.
+"""
+
+import av
+import numpy as np
+
+
+class VideoError(Exception):
+    """A video that cannot be read; the pipelines skip it and count it."""
+
+
+def _video_stream(container, path):
+    if not container.streams.video:
+        raise VideoError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
+
+
+def _fps(stream):
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate:
+        raise VideoError("unknown frame rate")
+    return float(rate)
+
+
+def probe(path):
+    """Number of frames and frame rate of a video file.
+
+    Uses the container's frame count when it has one, else its duration; a
+    file whose count cannot be known is decoded once to count.
+
+    Raises:
+        VideoError: the file is missing, empty, not a video, or has no
+            video stream.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path)
+            fps = _fps(stream)
+            count = stream.frames
+            if not count and stream.duration and stream.time_base:
+                count = int(round(float(stream.duration * stream.time_base) * fps))
+            if not count and container.duration:
+                count = int(round(container.duration / av.time_base * fps))
+            if not count:
+                count = sum(1 for _ in container.decode(stream))
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
+    if count <= 0:
+        raise VideoError(f"{path}: no frames")
+    return count, fps
+
+
+def read_frames(path, indices):
+    """Decodes the frames at `indices` (any order, repeats allowed).
+
+    Returns:
+        uint8 array `(len(indices), H, W, 3)`, RGB. Grayscale, 10-bit and
+        other pixel formats are converted to 8-bit RGB.
+
+    Raises:
+        VideoError: the file cannot be opened or decoded, or holds fewer
+            frames than the largest index needs (for a container that
+            over-reports its length, the missing ones are taken from the
+            last decoded frame as long as at least half were found).
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    wanted = sorted(set(indices.tolist()))
+    found = {}
+    last = None
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path)
+            fps = _fps(stream)
+            base = float(stream.time_base)
+            start_pts = stream.start_time or 0
+            first = wanted[0]
+            if first > 0:
+                target = start_pts + int(first / fps / base)
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+            position = None
+            for frame in container.decode(stream):
+                if frame.pts is not None:
+                    position = int(round((frame.pts - start_pts) * base * fps))
+                elif position is None:
+                    position = 0
+                else:
+                    position += 1
+                if position in wanted and position not in found:
+                    found[position] = frame.to_ndarray(format="rgb24")
+                last = position
+                if position >= wanted[-1]:
+                    break
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, MemoryError) as error:
+        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
+    if not found:
+        raise VideoError(f"{path}: no frame decoded at {wanted[:3]}... (last frame {last})")
+    if len(found) < len(wanted):
+        if len(found) < len(wanted) / 2:
+            raise VideoError(
+                f"{path}: decoded {len(found)} of the {len(wanted)} frames needed "
+                f"(last frame {last}, needed up to {wanted[-1]})"
+            )
+        available = sorted(found)
+        for index in wanted:
+            if index not in found:
+                before = [a for a in available if a <= index] or available[:1]
+                found[index] = found[before[-1]]
+    shapes = {f.shape for f in found.values()}
+    if len(shapes) != 1:
+        raise VideoError(f"{path}: frame size changes within the clip {sorted(shapes)}")
+    return np.stack([found[i] for i in indices.tolist()])

@@ -1,0 +1,196 @@
+"""tf.data pipelines from video files (decoded with PyAV) and TFRecords.
+
+Training elements are `(clip, label)`: `clip` uint8 `(T, crop, crop, 3)` RGB
+(the zoo models normalise it themselves), `label` an int32 class index or a
+float32 multi-hot vector. Evaluation elements are views of the paper's
+multi-view testing, `(clip, label, video_id)` or `(clip, label)`.
+
+A video that cannot be read is skipped, logged once and counted in a
+`SkipLog`; nothing raises out of `fit` because of one file.
+"""
+
+import logging
+import threading
+
+import numpy as np
+import tensorflow as tf
+
+from keras_nonlocal.data import augment
+from keras_nonlocal.data import sampling
+from keras_nonlocal.data.decode import VideoError
+from keras_nonlocal.data.decode import probe
+from keras_nonlocal.data.decode import read_frames
+
+logger = logging.getLogger("keras_nonlocal.data")
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+class SkipLog:
+    """Thread-safe record of the videos a pipeline skipped.
+
+    Attributes:
+        errors: path -> first error message.
+        count: skip events since the last `reset()` (a bad file met in two
+            epochs counts twice).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.errors = {}
+        self.count = 0
+
+    def add(self, path, message):
+        if message.startswith(f"{path}: "):
+            message = message[len(path) + 2:]
+        with self._lock:
+            self.count += 1
+            first = path not in self.errors
+            if first:
+                self.errors[path] = message
+        if first:
+            logger.warning("skipping unreadable video %s: %s", path, message)
+
+    def reset(self):
+        with self._lock:
+            self.count = 0
+
+    def summary(self):
+        with self._lock:
+            if not self.errors:
+                return "no video skipped"
+            files = "\n  ".join(f"{p}: {m}" for p, m in sorted(self.errors.items()))
+            return (f"skipped {self.count} clips from {len(self.errors)} unreadable "
+                    f"videos:\n  {files}")
+
+
+def _targets(videos):
+    if videos.multi_label:
+        hot = np.zeros((len(videos), videos.num_classes), np.float32)
+        for row, labels in enumerate(videos.labels):
+            hot[row, labels] = 1.0
+        return hot
+    return np.array([labels[0] for labels in videos.labels], np.int32)
+
+
+def _element_seeds(seed):
+    """An endless stream of [2] int64 seeds, new each epoch, fixed by `seed`."""
+    stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return stream.batch(2)
+
+
+def video_dataset(
+    videos,
+    training=True,
+    num_frames=32,
+    frame_stride=2,
+    batch_size=8,
+    crop_size=224,
+    short_side_range=(256, 320),
+    eval_short_side=256,
+    num_clips=10,
+    num_crops=3,
+    shuffle=True,
+    seed=None,
+    short_rule="loop",
+    skip_log=None,
+    with_video_id=False,
+    drop_remainder=False,
+    num_parallel_calls=AUTOTUNE,
+):
+    """A tf.data pipeline over video files, decoded with PyAV.
+
+    Args:
+        videos: a `VideoList` (see `keras_nonlocal.data.read_videos`).
+        training: random clips with augmentation; else multi-view testing.
+        num_frames, frame_stride: the clip (32, 2 for the paper's 32x2).
+        batch_size: clips (or views) per batch.
+        crop_size, short_side_range: training crop and short-side scale range.
+        eval_short_side, num_clips, num_crops: testing views (10 x 3 in the
+            paper; 1 x 1 for a quick validation).
+        shuffle: shuffle the videos each epoch (training).
+        seed: fixes every random choice (same clips, same crops).
+        short_rule: `"loop"` or `"repeat_last"` for videos shorter than a clip.
+        skip_log: a `SkipLog` receiving unreadable videos (a new one by default).
+        with_video_id: evaluation elements also carry the video's index.
+        drop_remainder: static batch size (TPUs).
+        num_parallel_calls: parallel decoders.
+
+    Returns:
+        `(dataset, skip_log)`.
+    """
+    if short_rule not in sampling.SHORT_RULES:
+        raise ValueError(f"`short_rule` must be one of {sampling.SHORT_RULES}. Received: short_rule={short_rule!r}")
+    if len(videos) == 0:
+        raise ValueError("The video list is empty. Received: 0 videos")
+    skip_log = skip_log or SkipLog()
+    paths = np.array([str(p) for p in videos.paths])
+    targets = _targets(videos)
+    ids = np.arange(len(videos), dtype=np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, targets, ids))
+    if training and shuffle:
+        dataset = dataset.shuffle(len(videos), seed=seed, reshuffle_each_iteration=True)
+    dataset = tf.data.Dataset.zip((dataset, _element_seeds(seed)))
+
+    if training:
+        def read(path, element_seed):
+            path = path.decode()
+            rng = np.random.default_rng(np.abs(element_seed).tolist())
+            try:
+                total, _ = probe(path)
+                indices = sampling.train_clip_indices(total, num_frames, frame_stride, rng, short_rule)
+                return read_frames(path, indices), True
+            except VideoError as error:
+                skip_log.add(path, str(error))
+            except Exception as error:  # noqa: BLE001 -- never crash training
+                skip_log.add(path, f"{type(error).__name__}: {error}")
+            return np.zeros((num_frames, 1, 1, 3), np.uint8), False
+    else:
+        def read(path, element_seed):
+            path = path.decode()
+            try:
+                total, _ = probe(path)
+                indices = sampling.eval_clip_indices(total, num_frames, frame_stride, num_clips, short_rule)
+                frames = read_frames(path, indices.reshape(-1))
+                return frames.reshape((num_clips, num_frames) + frames.shape[1:]), True
+            except VideoError as error:
+                skip_log.add(path, str(error))
+            except Exception as error:  # noqa: BLE001
+                skip_log.add(path, f"{type(error).__name__}: {error}")
+            return np.zeros((num_clips, num_frames, 1, 1, 3), np.uint8), False
+
+    def decode(element, element_seed):
+        path, target, video_id = element
+        frames, ok = tf.numpy_function(read, [path, element_seed], [tf.uint8, tf.bool],
+                                       stateful=False)
+        frames = tf.ensure_shape(frames, [num_frames, None, None, 3] if training
+                                 else [num_clips, num_frames, None, None, 3])
+        ok.set_shape([])
+        return frames, target, video_id, element_seed, ok
+
+    dataset = dataset.map(decode, num_parallel_calls=num_parallel_calls, deterministic=True)
+    dataset = dataset.filter(lambda *element: element[-1])
+    return _finish(dataset, training, crop_size, short_side_range, eval_short_side,
+                   num_crops, batch_size, with_video_id, drop_remainder), skip_log
+
+
+def _finish(dataset, training, crop_size, short_side_range, eval_short_side,
+            num_crops, batch_size, with_video_id, drop_remainder):
+    """Augmentation (training) or views (evaluation), then batching."""
+    if training:
+        def train_element(frames, target, video_id, element_seed, ok):
+            clip = augment.train_augment(frames, element_seed, crop_size, short_side_range)
+            return clip, target
+
+        dataset = dataset.map(train_element, num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        def views(frames, target, video_id, element_seed, ok):
+            clips = augment.eval_views(frames, eval_short_side, num_crops)
+            count = tf.shape(clips)[0]
+            targets = tf.repeat(tf.expand_dims(target, 0), count, axis=0)
+            video_ids = tf.fill([count], video_id)
+            parts = (clips, targets, video_ids) if with_video_id else (clips, targets)
+            return tf.data.Dataset.from_tensor_slices(parts)
+
+        dataset = dataset.flat_map(views)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(AUTOTUNE)

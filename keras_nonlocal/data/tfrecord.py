@@ -1,0 +1,152 @@
+"""TFRecord video shards in the TF Model Garden layout, read in pure TensorFlow.
+
+One `tf.train.SequenceExample` per video: JPEG frames in the feature list
+`image/encoded`, class indices in the context `clip/label/index` (int64
+list), and, written by `make-tfrecords`, the source path in the context
+`clip/media_id`. No Python runs per element: this is the path for TPUs and
+large clusters.
+
+A record whose frames are not all well-formed JPEGs (start and end markers)
+is dropped and counted in `TFRecordSkips.count` (a variable updated inside
+the pipeline); any other decoding error drops the element through
+`ignore_errors`, which logs it.
+"""
+
+import tensorflow as tf
+
+from keras_nonlocal.data import augment
+from keras_nonlocal.data.pipeline import AUTOTUNE
+from keras_nonlocal.data.pipeline import _element_seeds
+from keras_nonlocal.data.pipeline import _finish
+
+CONTEXT = {
+    "clip/label/index": tf.io.VarLenFeature(tf.int64),
+    "clip/media_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
+}
+SEQUENCE = {"image/encoded": tf.io.FixedLenSequenceFeature([], tf.string)}
+
+
+class TFRecordSkips:
+    """Counts records dropped for broken JPEG frames (a `tf.Variable`)."""
+
+    def __init__(self):
+        self.count_variable = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    @property
+    def count(self):
+        return int(self.count_variable.numpy())
+
+    def summary(self):
+        return (f"skipped {self.count} TFRecord videos with broken JPEG frames"
+                if self.count else "no TFRecord video skipped")
+
+
+def _well_formed(jpegs):
+    starts = tf.strings.substr(jpegs, 0, 2) == b"\xff\xd8"
+    ends = tf.strings.substr(jpegs, -2, 2, unit="BYTE") == b"\xff\xd9"
+    long_enough = tf.strings.length(jpegs) > 4
+    return tf.reduce_all(starts & ends & long_enough)
+
+
+def _indices(total, num_frames, frame_stride, seed, training, num_clips, short_rule):
+    span = (num_frames - 1) * frame_stride + 1
+    room = tf.maximum(total - span, 0)
+    steps = frame_stride * tf.range(num_frames)
+    if training:
+        start = tf.random.stateless_uniform([], tf.cast(seed, tf.int64), 0, room + 1, dtype=tf.int32)
+        indices = start + steps
+    else:
+        if num_clips == 1:
+            starts = tf.reshape(room // 2, [1])
+        else:
+            starts = tf.cast(tf.round(tf.linspace(0.0, tf.cast(room, tf.float32), num_clips)), tf.int32)
+        indices = starts[:, None] + steps[None, :]
+    if short_rule == "loop":
+        return indices % total
+    return tf.minimum(indices, total - 1)
+
+
+def tfrecord_dataset(
+    files,
+    num_classes,
+    training=True,
+    multi_label=False,
+    num_frames=32,
+    frame_stride=2,
+    batch_size=8,
+    crop_size=224,
+    short_side_range=(256, 320),
+    eval_short_side=256,
+    num_clips=10,
+    num_crops=3,
+    shuffle=True,
+    seed=None,
+    short_rule="loop",
+    with_video_id=False,
+    drop_remainder=False,
+    skips=None,
+):
+    """A pure-TensorFlow pipeline over TFRecord shards.
+
+    Same clips, augmentation and views as `video_dataset` (frame indices,
+    crops and flips follow the same rules); `video_id` is the record's
+    `clip/media_id`.
+
+    Args:
+        files: shard paths (or a glob pattern).
+        num_classes: classes of the labels.
+        multi_label: multi-hot float targets instead of class indices.
+        skips: a `TFRecordSkips` to count dropped records (a new one by default).
+        (the others as `video_dataset`)
+
+    Returns:
+        `(dataset, skips)`.
+    """
+    if isinstance(files, str):
+        files = sorted(tf.io.gfile.glob(files))
+    if not files:
+        raise ValueError("No TFRecord files. Received: files=[]")
+    skips = skips or TFRecordSkips()
+    file_dataset = tf.data.Dataset.from_tensor_slices(list(files))
+    if training and shuffle:
+        file_dataset = file_dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    records = file_dataset.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
+        num_parallel_calls=AUTOTUNE, deterministic=True)
+    if training and shuffle:
+        records = records.shuffle(256, seed=seed, reshuffle_each_iteration=True)
+    records = tf.data.Dataset.zip((records, _element_seeds(seed)))
+
+    def parse(serialized, element_seed):
+        context, sequence = tf.io.parse_single_sequence_example(serialized, CONTEXT, SEQUENCE)
+        jpegs = sequence["image/encoded"]
+        labels = tf.sparse.to_dense(context["clip/label/index"])
+        if multi_label:
+            target = tf.reduce_max(tf.one_hot(labels, num_classes, dtype=tf.float32), axis=0)
+        else:
+            target = tf.cast(labels[0], tf.int32)
+        ok = _well_formed(jpegs) & (tf.size(jpegs) > 0)
+        return jpegs, target, context["clip/media_id"], element_seed, ok
+
+    def keep(jpegs, target, media_id, element_seed, ok):
+        count = tf.cond(ok, lambda: tf.constant(0, tf.int64), lambda: skips.count_variable.assign_add(1))
+        with tf.control_dependencies([count]):
+            return tf.identity(ok)
+
+    def decode(jpegs, target, media_id, element_seed, ok):
+        total = tf.shape(jpegs)[0]
+        indices = _indices(total, num_frames, frame_stride, element_seed, training, num_clips, short_rule)
+        chosen = tf.gather(jpegs, tf.reshape(indices, [-1]))
+        frames = tf.map_fn(lambda b: tf.io.decode_jpeg(b, channels=3), chosen,
+                           fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+        if not training:
+            shape = tf.shape(frames)
+            frames = tf.reshape(frames, tf.concat([[num_clips, num_frames], shape[1:]], 0))
+        return frames, target, media_id, element_seed, ok
+
+    dataset = records.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.filter(keep)
+    dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.ignore_errors(log_warning=True)
+    return _finish(dataset, training, crop_size, short_side_range, eval_short_side,
+                   num_crops, batch_size, with_video_id, drop_remainder), skips

@@ -1,0 +1,83 @@
+"""Frame indices and crop positions (pure functions)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_nonlocal.data import augment
+from keras_nonlocal.data import sampling
+
+
+def test_train_clip_is_strided_and_inside_the_video(rng):
+    for _ in range(50):
+        total = int(rng.integers(63, 300))
+        idx = sampling.train_clip_indices(total, 32, 2, rng)
+        assert len(idx) == 32 and np.all(np.diff(idx) == 2)
+        assert idx[0] >= 0 and idx[-1] < total
+
+
+def test_train_clip_start_covers_every_position(rng):
+    starts = {int(sampling.train_clip_indices(70, 4, 2, rng)[0]) for _ in range(500)}
+    assert starts == set(range(70 - 7 + 1))
+
+
+@pytest.mark.parametrize("rule,expected", [
+    ("loop", [0, 2, 4, 1, 3, 0]),
+    ("repeat_last", [0, 2, 4, 4, 4, 4]),
+])
+def test_short_video_rules(rng, rule, expected):
+    np.testing.assert_array_equal(sampling.train_clip_indices(5, 6, 2, rng, rule), expected)
+    with pytest.raises(ValueError, match="Received: short_rule='drop'"):
+        sampling.train_clip_indices(5, 6, 2, rng, "drop")
+
+
+def test_eval_clips_evenly_cover_the_video():
+    idx = sampling.eval_clip_indices(300, 32, 2, num_clips=10)
+    assert idx.shape == (10, 32)
+    assert idx[0, 0] == 0 and idx[-1, -1] == 299
+    starts = idx[:, 0]
+    assert np.all(np.abs(np.diff(starts) - (300 - 63) / 9) <= 1)
+    single = sampling.eval_clip_indices(300, 32, 2, num_clips=1)
+    assert single[0, 0] == (300 - 63) // 2
+
+
+def test_eval_crop_boxes_along_the_longer_side():
+    boxes = sampling.eval_crop_boxes(240, 320, 3)
+    np.testing.assert_array_equal(boxes, [[0, 0, 240, 240], [0, 40, 240, 280], [0, 80, 240, 320]])
+    np.testing.assert_array_equal(sampling.eval_crop_boxes(320, 240, 1), [[40, 0, 280, 240]])
+
+
+def _column_clip(height, width, frames=2):
+    """Pixel value = column index (for width <= 256), to locate crops."""
+    cols = np.broadcast_to(np.arange(width, dtype=np.uint8)[None, None, :, None],
+                           (frames, height, width, 3))
+    return np.ascontiguousarray(cols)
+
+
+def test_eval_views_crop_start_centre_end():
+    clip = _column_clip(100, 200)  # short side 100 -> scaled to 100: no resampling
+    views = augment.eval_views(tf.constant(clip[None]), short_side=100, num_crops=3).numpy()
+    assert views.shape == (3, 2, 100, 100, 3)
+    assert [int(v[0, 0, 0, 0]) for v in views] == [0, 50, 100]
+    assert [int(v[0, 0, -1, 0]) for v in views] == [99, 149, 199]
+
+
+def test_train_augment_shapes_ranges_and_seed(rng):
+    clip = tf.constant(rng.integers(0, 256, size=(4, 60, 80, 3)).astype("uint8"))
+    seed = tf.constant([3, 7], tf.int64)
+    a = augment.train_augment(clip, seed, crop_size=48, short_side_range=(48, 64)).numpy()
+    b = augment.train_augment(clip, seed, crop_size=48, short_side_range=(48, 64)).numpy()
+    assert a.shape == (4, 48, 48, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    outputs = {augment.train_augment(clip, tf.constant([s, 1], tf.int64), 48, (48, 64)).numpy().tobytes()
+               for s in range(20)}
+    assert len(outputs) > 10  # different seeds, different scales/crops/flips
+
+
+def test_train_augment_flips_half_the_time():
+    clip = tf.constant(_column_clip(64, 64))
+    flipped = 0
+    for s in range(200):
+        out = augment.train_augment(clip, tf.constant([s, 0], tf.int64), 64, (64, 64)).numpy()
+        flipped += int(out[0, 0, 0, 0] > out[0, 0, -1, 0])
+    assert 70 < flipped < 130
