@@ -96,6 +96,7 @@ def video_dataset(
     with_video_id=False,
     drop_remainder=False,
     num_parallel_calls=AUTOTUNE,
+    normalization=None,
 ):
     """A tf.data pipeline over video files, decoded with PyAV.
 
@@ -114,6 +115,10 @@ def video_dataset(
         with_video_id: evaluation elements also carry the video's index.
         drop_remainder: static batch size (TPUs).
         num_parallel_calls: parallel decoders.
+        normalization: `None` keeps uint8 RGB clips (zoo models normalise
+            them themselves); a preprocessing spec (a dict with
+            `channel_order`, `mean`, `std`, e.g. `zoo.preprocessing_spec(model)`)
+            gives float32 clips normalised the way the model's weights expect.
 
     Returns:
         `(dataset, skip_log)`.
@@ -136,9 +141,13 @@ def video_dataset(
             path = path.decode()
             rng = np.random.default_rng(np.abs(element_seed).tolist())
             try:
-                total, _ = probe(path)
-                indices = sampling.train_clip_indices(total, num_frames, frame_stride, rng, short_rule)
-                return read_frames(path, indices), True
+                info = probe(path)
+                indices = sampling.train_clip_indices(info.num_frames, num_frames, frame_stride,
+                                                      rng, short_rule)
+                # the random short-side scale is applied by FFmpeg while decoding
+                short = int(rng.integers(short_side_range[0], short_side_range[1] + 1))
+                size = augment.scaled_size(info.height, info.width, max(short, crop_size), crop_size)
+                return read_frames(path, indices, size=size), True
             except VideoError as error:
                 skip_log.add(path, str(error))
             except Exception as error:  # noqa: BLE001 -- never crash training
@@ -148,8 +157,9 @@ def video_dataset(
         def read(path, element_seed):
             path = path.decode()
             try:
-                total, _ = probe(path)
-                indices = sampling.eval_clip_indices(total, num_frames, frame_stride, num_clips, short_rule)
+                info = probe(path)
+                indices = sampling.eval_clip_indices(info.num_frames, num_frames, frame_stride,
+                                                     num_clips, short_rule)
                 frames = read_frames(path, indices.reshape(-1))
                 return frames.reshape((num_clips, num_frames) + frames.shape[1:]), True
             except VideoError as error:
@@ -169,16 +179,30 @@ def video_dataset(
 
     dataset = dataset.map(decode, num_parallel_calls=num_parallel_calls, deterministic=True)
     dataset = dataset.filter(lambda *element: element[-1])
-    return _finish(dataset, training, crop_size, short_side_range, eval_short_side,
-                   num_crops, batch_size, with_video_id, drop_remainder), skip_log
+    return _finish(dataset, training, crop_size, None, eval_short_side,
+                   num_crops, batch_size, with_video_id, drop_remainder, normalization), skip_log
+
+
+def normalize(clips, spec):
+    """uint8 RGB clips -> float32 `(reorder(x) - mean) / std` per the spec."""
+    clips = tf.cast(clips, tf.float32)
+    if spec["channel_order"] == "BGR":
+        clips = tf.reverse(clips, axis=[-1])
+    return (clips - tf.constant(spec["mean"], tf.float32)) / tf.constant(spec["std"], tf.float32)
 
 
 def _finish(dataset, training, crop_size, short_side_range, eval_short_side,
-            num_crops, batch_size, with_video_id, drop_remainder):
-    """Augmentation (training) or views (evaluation), then batching."""
+            num_crops, batch_size, with_video_id, drop_remainder, normalization=None):
+    """Augmentation (training) or views (evaluation), then batching.
+
+    `short_side_range=None` means the frames are already scaled (video files).
+    """
     if training:
         def train_element(frames, target, video_id, element_seed, ok):
-            clip = augment.train_augment(frames, element_seed, crop_size, short_side_range)
+            if short_side_range is None:
+                clip = augment.train_crop(frames, element_seed, crop_size)
+            else:
+                clip = augment.train_augment(frames, element_seed, crop_size, short_side_range)
             return clip, target
 
         dataset = dataset.map(train_element, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -193,4 +217,7 @@ def _finish(dataset, training, crop_size, short_side_range, eval_short_side,
 
         dataset = dataset.flat_map(views)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if normalization is not None:
+        dataset = dataset.map(lambda clips, *rest: (normalize(clips, normalization), *rest),
+                              num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)

@@ -85,6 +85,7 @@ def tfrecord_dataset(
     with_video_id=False,
     drop_remainder=False,
     skips=None,
+    normalization=None,
 ):
     """A pure-TensorFlow pipeline over TFRecord shards.
 
@@ -149,4 +150,4 @@ def tfrecord_dataset(
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
     return _finish(dataset, training, crop_size, short_side_range, eval_short_side,
-                   num_crops, batch_size, with_video_id, drop_remainder), skips
+                   num_crops, batch_size, with_video_id, drop_remainder, normalization), skips

@@ -81,3 +81,19 @@ def test_train_augment_flips_half_the_time():
         out = augment.train_augment(clip, tf.constant([s, 0], tf.int64), 64, (64, 64)).numpy()
         flipped += int(out[0, 0, 0, 0] > out[0, 0, -1, 0])
     assert 70 < flipped < 130
+
+
+def test_train_augment_equals_resize_then_crop(rng):
+    """The one-op scaled crop samples what resizing the whole clip (bilinear)
+    and cropping would, edges included (within rounding)."""
+    clip = tf.constant(rng.integers(0, 256, size=(3, 61, 97, 3)).astype("uint8"))
+    for s in range(30):
+        seed = tf.constant([s, 1], tf.int64)
+        out = augment.train_augment(clip, seed, 48, (48, 70), flip=False).numpy()
+        seeds = tf.random.experimental.stateless_split(seed, 4)
+        short = int(tf.random.stateless_uniform([], seeds[0], 48, 71, dtype=tf.int32))
+        h, w = augment.scaled_size(61, 97, short, 48)
+        y = int(tf.random.stateless_uniform([], seeds[1], 0, h - 48 + 1, dtype=tf.int32))
+        x = int(tf.random.stateless_uniform([], seeds[2], 0, w - 48 + 1, dtype=tf.int32))
+        ref = tf.image.resize(clip, (h, w), antialias=False).numpy()[:, y:y + 48, x:x + 48]
+        np.testing.assert_allclose(out, np.clip(np.round(ref), 0, 255), atol=1.0)

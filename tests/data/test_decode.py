@@ -1,0 +1,60 @@
+"""PyAV decoding: the right frames, seeking, every container, bad files."""
+
+import numpy as np
+import pytest
+
+import video_factory as vf
+from keras_nonlocal import data
+
+
+@pytest.mark.parametrize("name", ["walk/a.mp4", "walk/b.webm", "walk/c.avi", "run/d.mkv", "run/f.mov"])
+def test_reads_the_requested_frames(video_dir, rng, name):
+    path = f"{video_dir}/{name}"
+    info = data.probe(path)
+    assert (info.height, info.width) == (48, 64)
+    indices = np.sort(rng.choice(info.num_frames, size=8, replace=False))
+    frames = data.read_frames(path, indices)
+    assert frames.shape == (8, 48, 64, 3) and frames.dtype == np.uint8
+    assert vf.frame_indices(frames) == indices.tolist()
+
+
+def test_seeks_far_into_the_video_and_keeps_order_and_repeats(video_dir):
+    path = f"{video_dir}/run/e.mp4"
+    indices = [117, 90, 90, 61, 63]
+    assert vf.frame_indices(data.read_frames(path, indices)) == indices
+
+
+def test_scales_while_decoding(video_dir):
+    frames = data.read_frames(f"{video_dir}/walk/a.mp4", [3, 4], size=(60, 80))
+    assert frames.shape == (2, 60, 80, 3)
+    assert vf.frame_indices(frames) == [3, 4]
+
+
+def test_probe_counts_frames(video_dir):
+    assert data.probe(f"{video_dir}/walk/a.mp4").num_frames == 100
+    assert data.probe(f"{video_dir}/walk/b.webm").num_frames == pytest.approx(80, abs=1)
+
+
+def test_unusual_sources_decode(bad_video_dir):
+    root, _ = bad_video_dir
+    assert data.read_frames(f"{root}/good/odd.mp4", [0, 5]).shape == (2, 61, 97, 3)
+    assert data.read_frames(f"{root}/good/gray.mkv", [2]).shape[-1] == 3
+    tenbit = data.read_frames(f"{root}/good/tenbit.mp4", [0, 7])
+    assert tenbit.dtype == np.uint8 and vf.frame_indices(tenbit) == [0, 7]
+
+
+@pytest.mark.parametrize("name", ["corrupt.mp4", "truncated.mp4", "empty.mp4", "text.mp4", "audio.mkv"])
+def test_bad_files_raise_video_error(bad_video_dir, name):
+    root, _ = bad_video_dir
+    path = f"{root}/bad/{name}"
+    with pytest.raises(data.VideoError):
+        info = data.probe(path)
+        frames = data.read_frames(path, np.arange(0, info.num_frames, 2))
+        # a corrupt file may open; it must then fail or not give the frames
+        assert vf.frame_indices(frames) == list(range(0, info.num_frames, 2))
+        raise AssertionError("decoded intact")  # pragma: no cover
+
+
+def test_missing_file_raises_video_error(tmp_path):
+    with pytest.raises(data.VideoError, match="nothing.mp4"):
+        data.probe(str(tmp_path / "nothing.mp4"))

@@ -1,0 +1,238 @@
+"""The tf.data pipelines from video files and TFRecords, read back from pixels."""
+
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import video_factory as vf
+from keras_nonlocal import data
+
+SMALL = dict(num_frames=8, frame_stride=2, crop_size=32, short_side_range=(40, 56))
+
+
+def _videos(video_dir):
+    return data.read_videos(video_dir)
+
+
+def test_training_clips_hold_strided_frames(video_dir):
+    videos = _videos(video_dir)
+    dataset, skipped = data.video_dataset(videos, batch_size=3, seed=0, **SMALL)
+    seen = 0
+    for clips, labels in dataset:
+        assert clips.shape[1:] == (8, 32, 32, 3) and clips.dtype == tf.uint8
+        for clip, label in zip(clips.numpy(), labels.numpy()):
+            indices = vf.frame_indices(clip)
+            assert np.all(np.diff(indices) == 2), indices  # every 2nd frame
+            seen += 1
+        assert set(labels.numpy()) <= {0, 1}
+    assert seen == len(videos) and skipped.count == 0
+
+
+def test_a_seed_reproduces_batches_and_epochs_differ(video_dir):
+    videos = _videos(video_dir)
+    first, _ = data.video_dataset(videos, batch_size=6, seed=5, **SMALL)
+    second, _ = data.video_dataset(videos, batch_size=6, seed=5, **SMALL)
+    a = [x.numpy() for x, _ in first]
+    b = [x.numpy() for x, _ in second]
+    np.testing.assert_array_equal(a[0], b[0])
+    again = [x.numpy() for x, _ in first]  # a second epoch: new clips
+    assert not np.array_equal(a[0], again[0])
+
+
+def test_evaluation_views_cover_the_video(video_dir):
+    videos = _videos(video_dir)
+    dataset, _ = data.video_dataset(videos, training=False, batch_size=30, num_clips=10,
+                                    num_crops=3, eval_short_side=40, with_video_id=True,
+                                    num_frames=8, frame_stride=2)
+    batches = list(dataset)
+    assert len(batches) == len(videos)
+    for (clips, labels, ids), video_id in zip(batches, range(len(videos))):
+        assert clips.shape == (30, 8, 40, 40, 3)
+        assert set(ids.numpy()) == {video_id}
+        assert set(labels.numpy()) == {videos.labels[video_id][0]}
+        total = data.probe(videos.paths[video_id]).num_frames
+        expected = data.eval_clip_indices(total, 8, 2, 10)
+        got = np.array([vf.frame_indices(view) for view in clips.numpy()]).reshape(10, 3, 8)
+        for crop in range(3):  # the 3 crops of a clip hold the same frames
+            np.testing.assert_array_equal(got[:, crop], expected)
+        assert got[0, 0, 0] == 0 and got[-1, 0, -1] in (total - 1, total - 2)
+
+
+def test_one_view_quick_mode(video_dir):
+    videos = _videos(video_dir)
+    dataset, _ = data.video_dataset(videos, training=False, batch_size=4, num_clips=1,
+                                    num_crops=1, eval_short_side=40, num_frames=8, frame_stride=2)
+    assert sum(int(x.shape[0]) for x, _ in dataset) == len(videos)
+
+
+def test_tfrecords_give_the_same_frames_as_files(video_dir, tmp_path):
+    videos = _videos(video_dir)
+    result = data.make_tfrecords(videos, str(tmp_path), num_shards=2, short_side=48, progress=False)
+    assert result["videos"] == len(videos) and not result["skipped"]
+    common = dict(training=False, batch_size=30, num_clips=4, num_crops=3, eval_short_side=40,
+                  num_frames=8, frame_stride=2, with_video_id=True)
+    from_files, _ = data.video_dataset(videos, **common)
+    from_records, skips = data.tfrecord_dataset(str(tmp_path / "videos-*.tfrecord"),
+                                                num_classes=2, **common)
+    files = {videos.paths[int(i[0])]: (x.numpy(), y.numpy()) for x, y, i in from_files}
+    records = {i.numpy()[0].decode(): (x.numpy(), y.numpy()) for x, y, i in from_records}
+    assert set(files) == set(records) and skips.count == 0
+    for path in files:
+        (xf, yf), (xr, yr) = files[path], records[path]
+        np.testing.assert_array_equal(yf, yr)
+        assert [vf.frame_indices(v) for v in xf] == [vf.frame_indices(v) for v in xr]
+        assert np.abs(xf.astype(int) - xr.astype(int)).mean() < 6  # JPEG loss
+
+
+def test_tfrecord_training_clips(video_dir, tmp_path):
+    videos = _videos(video_dir)
+    data.make_tfrecords(videos, str(tmp_path), num_shards=3, short_side=48, progress=False)
+    dataset, _ = data.tfrecord_dataset(str(tmp_path / "*.tfrecord"), num_classes=2,
+                                       batch_size=2, seed=1, drop_remainder=True, **SMALL)
+    assert dataset.element_spec[0].shape == (2, 8, 32, 32, 3)  # static, for TPUs
+    for clips, _ in dataset:
+        for clip in clips.numpy():
+            assert np.all(np.diff(vf.frame_indices(clip)) == 2)
+
+
+def test_multi_label_targets(video_dir, tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"{video_dir}/walk/a.mp4,open;close\n{video_dir}/run/e.mp4,pour\n")
+    videos = data.read_videos(str(listing))
+    dataset, _ = data.video_dataset(videos, batch_size=2, shuffle=False, seed=0, **SMALL)
+    _, targets = next(iter(dataset))
+    np.testing.assert_array_equal(targets.numpy(), [[1, 1, 0], [0, 0, 1]])
+
+
+def _tiny_model(classes=2):
+    inputs = keras.Input((8, 32, 32, 3), dtype="uint8")
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv3D(4, 3, strides=2)(x)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(classes)(x))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_bad_inputs_are_skipped_and_reported_during_fit(bad_video_dir):
+    root, bad = bad_video_dir
+    videos = data.read_videos(root)
+    dataset, skipped = data.video_dataset(videos, batch_size=2, seed=0, **SMALL)
+    lines = []
+    report = data.SkippedVideosReport(skipped, print_fn=lines.append)
+    history = _tiny_model().fit(dataset, epochs=2, verbose=0, callbacks=[report])
+    assert len(history.history["loss"]) == 2
+    assert sorted(skipped.errors) == sorted(bad.values())
+    assert report.history == [len(bad), len(bad)]
+    assert f"skipped {len(bad)} clips from {len(bad)} unreadable videos" in lines[0]
+    for path in bad.values():
+        assert path in lines[0]
+
+
+def test_broken_jpeg_in_a_tfrecord_is_skipped_and_counted(video_dir, tmp_path):
+    videos = data.read_videos(video_dir)
+    data.make_tfrecords(videos, str(tmp_path / "ok"), num_shards=1, short_side=48, progress=False)
+    records = list(tf.data.TFRecordDataset(str(tmp_path / "ok" / "videos-00000-of-00001.tfrecord")))
+    example = tf.train.SequenceExample.FromString(records[0].numpy())
+    frame = example.feature_lists.feature_list["image/encoded"].feature[3].bytes_list
+    frame.value[0] = frame.value[0][: len(frame.value[0]) // 2]  # truncated JPEG
+    with tf.io.TFRecordWriter(str(tmp_path / "broken.tfrecord")) as writer:
+        writer.write(example.SerializeToString())
+        for record in records[1:]:
+            writer.write(record.numpy())
+    dataset, skips = data.tfrecord_dataset(str(tmp_path / "broken.tfrecord"), num_classes=2,
+                                           batch_size=2, seed=0, **SMALL)
+    count = sum(int(x.shape[0]) for x, _ in dataset)
+    assert count == len(videos) - 1 and skips.count == 1
+
+
+def test_feeds_fit_under_mirrored_strategy(video_dir, tmp_path):
+    """Per-replica batching over 2 logical CPU devices (own process: logical
+    devices must be set before TensorFlow starts)."""
+    script = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from keras_nonlocal import data
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+videos = data.read_videos({video_dir!r})
+dataset, skipped = data.video_dataset(videos, batch_size=4, seed=0, num_frames=8, frame_stride=2,
+                                      crop_size=32, short_side_range=(40, 56), drop_remainder=True)
+with strategy.scope():
+    inputs = keras.Input((8, 32, 32, 3), dtype="uint8")
+    x = keras.layers.GlobalAveragePooling3D()(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+history = model.fit(dataset, epochs=1, verbose=0)
+print("REPLICAS", strategy.num_replicas_in_sync, "LOSS", history.history["loss"][0])
+"""
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert "REPLICAS 2 LOSS" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_feeds_fit_on_the_jax_backend(video_dir):
+    script = f"""
+import keras
+from keras_nonlocal import data
+videos = data.read_videos({video_dir!r})
+dataset, _ = data.video_dataset(videos, batch_size=3, seed=0, num_frames=8, frame_stride=2,
+                                crop_size=32, short_side_range=(40, 56))
+inputs = keras.Input((8, 32, 32, 3), dtype="uint8")
+x = keras.layers.GlobalAveragePooling3D()(keras.layers.Rescaling(1 / 255)(inputs))
+model = keras.Model(inputs, keras.layers.Dense(2)(x))
+model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+history = model.fit(dataset, epochs=1, verbose=0)
+print("BACKEND", keras.backend.backend(), "LOSS", history.history["loss"][0])
+"""
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert "BACKEND jax LOSS" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_make_tfrecords_survives_kill_and_resume(video_dir, tmp_path):
+    out = tmp_path / "shards"
+    cmd = [sys.executable, "-m", "keras_nonlocal.cli", "make-tfrecords", video_dir, str(out),
+           "--shards", "6", "--workers", "1", "--short-side", "48", "--quiet"]
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("*.tfrecord")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, 9)  # kill -9 the command and its worker process
+    proc.wait()
+    finished = sorted(out.glob("*.tfrecord"))
+    assert 1 <= len(finished) < 6, "kill the run between shards"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"kept from an earlier run" in done.stdout
+    assert f"{len(finished)} kept" in done.stdout.replace("written now, ", "")
+    assert len(list(out.glob("*.tfrecord"))) == 6 and not list(out.glob("*.tmp"))
+    dataset, _ = data.tfrecord_dataset(str(out / "*.tfrecord"), num_classes=2, training=False,
+                                       num_clips=1, num_crops=1, eval_short_side=40,
+                                       num_frames=8, frame_stride=2, batch_size=1)
+    assert sum(1 for _ in dataset) == len(data.read_videos(video_dir))
+
+
+def test_normalization_from_a_model_spec(video_dir):
+    from keras_nonlocal import zoo
+
+    model = zoo.c2d_r50(include_preprocessing=True, input_shape=(8, 32, 32, 3))
+    spec = zoo.preprocessing_spec(model)
+    videos = _videos(video_dir)
+    raw, _ = data.video_dataset(videos, batch_size=2, seed=3, **SMALL)
+    normed, _ = data.video_dataset(videos, batch_size=2, seed=3, normalization=spec, **SMALL)
+    (x_raw, _), (x_norm, _) = next(iter(raw)), next(iter(normed))
+    assert x_norm.dtype == tf.float32
+    expected = zoo.preprocess_input(x_raw.numpy().astype("float32"), spec)
+    np.testing.assert_allclose(x_norm.numpy(), keras.ops.convert_to_numpy(expected), atol=1e-4)
