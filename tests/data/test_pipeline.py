@@ -236,3 +236,13 @@ def test_normalization_from_a_model_spec(video_dir):
     assert x_norm.dtype == tf.float32
     expected = zoo.preprocess_input(x_raw.numpy().astype("float32"), spec)
     np.testing.assert_allclose(x_norm.numpy(), keras.ops.convert_to_numpy(expected), atol=1e-4)
+
+
+def test_missing_path_in_a_list_is_skipped(video_dir, tmp_path):
+    listing = tmp_path / "list.csv"
+    missing = str(tmp_path / "gone.mp4")
+    listing.write_text(f"{video_dir}/walk/a.mp4,walk\n{missing},run\n{video_dir}/run/e.mp4,run\n")
+    videos = data.read_videos(str(listing))
+    dataset, skipped = data.video_dataset(videos, batch_size=4, seed=0, **SMALL)
+    _tiny_model().fit(dataset, epochs=1, verbose=0)
+    assert list(skipped.errors) == [missing] and skipped.count == 1
