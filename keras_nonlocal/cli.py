@@ -63,6 +63,108 @@ def _make_tfrecords(args):
     return 0
 
 
+def _train(args):
+    from keras_nonlocal import training
+
+    try:
+        recipe = training.load_recipe(args.recipe, args.overrides)
+        result = training.train(recipe, verbose=1 if args.progress else 2)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    print(f"done: {len(result['checkpoints'])} checkpoints in {result['output_dir']}/checkpoints")
+    return 0
+
+
+def _load_model(path):
+    import keras
+
+    import keras_nonlocal.training  # noqa: F401 -- registers PaperSGD
+
+    if not __import__("os").path.exists(path):
+        raise ValueError(f"Checkpoint not found. Received: {path!r}")
+    return keras.saving.load_model(path, compile=False)
+
+
+def _class_names(args, checkpoint):
+    import os
+
+    from keras_nonlocal import data
+
+    if args.classes:
+        return data.read_class_names(args.classes)
+    guess = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "classes.txt")
+    if os.path.exists(guess):
+        return data.read_class_names(guess)
+    return None
+
+
+def _evaluate(args):
+    import json
+    import os
+
+    from keras_nonlocal import data, training
+
+    try:
+        model = _load_model(args.checkpoint)
+        videos = data.read_videos(args.data, root=args.root,
+                                  class_names=args.classes or _class_names(args, args.checkpoint))
+        clips, crops = (1, 1) if args.quick else (args.clips, args.crops)
+        output = args.output or os.path.splitext(args.checkpoint)[0] + "_eval.json"
+        spec = model.get_layer("preprocessing").get_config()
+        metrics = training.evaluate(
+            model, videos, num_frames=args.frames or spec["num_frames"],
+            frame_stride=args.stride or spec["frame_stride"], num_clips=clips, num_crops=crops,
+            short_side=args.short_side, batch_size=args.batch_size, output=output)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    shown = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "per_class_accuracy")}
+    print(json.dumps(shown, indent=1))
+    print(f"results: {output}")
+    return 0
+
+
+def _predict(args):
+    from keras_nonlocal import training
+
+    try:
+        model = _load_model(args.checkpoint)
+        names = _class_names(args, args.checkpoint)
+        if names is None:
+            names = [str(i) for i in range(model.output.shape[-1])]
+        spec = model.get_layer("preprocessing").get_config()
+        results = training.predict(model, args.videos, names, num_frames=spec["num_frames"],
+                                   frame_stride=spec["frame_stride"], num_clips=args.clips,
+                                   num_crops=args.crops, short_side=args.short_side)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in args.videos:
+        result = results[path]
+        if isinstance(result, str):
+            print(f"{path}: {result}")
+            continue
+        print(f"{path}: " + ", ".join(f"{name} {score:.3f}" for name, score in result))
+    return 0
+
+
+def _export(args):
+    from keras_nonlocal import training
+
+    try:
+        model = _load_model(args.checkpoint)
+        training.export_saved_model(model, args.out_dir)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"SavedModel written to {args.out_dir} (signature 'serve': uint8 clips -> scores)")
+    return 0
+
+
 def build_parser():
     from keras_nonlocal import __version__
 
@@ -103,6 +205,42 @@ def build_parser():
     tfr.add_argument("--workers", type=int, default=2)
     tfr.add_argument("--quiet", action="store_true", help="no progress bar")
     tfr.set_defaults(func=_make_tfrecords)
+
+    train = commands.add_parser("train", help="train a zoo model from a recipe (resumable)")
+    train.add_argument("recipe", help="a .toml recipe or a name in zoo/recipes/")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
+    train.add_argument("--progress", action="store_true", help="a progress bar per step")
+    train.set_defaults(func=_train)
+
+    def view_args(p):
+        p.add_argument("--clips", type=int, default=10, help="clips per video (10)")
+        p.add_argument("--crops", type=int, default=3, help="crops per clip (3)")
+        p.add_argument("--short-side", type=int, default=256)
+
+    evaluate = commands.add_parser("evaluate", help="multi-view testing of a checkpoint")
+    evaluate.add_argument("checkpoint", help="a .keras checkpoint")
+    evaluate.add_argument("data", help="videos: a folder per class or a list")
+    evaluate.add_argument("--root")
+    evaluate.add_argument("--classes", help="class names file (default: the run's classes.txt)")
+    evaluate.add_argument("--quick", action="store_true", help="1 clip x 1 crop")
+    evaluate.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
+    evaluate.add_argument("--stride", type=int, help="frame stride (default: the model's)")
+    evaluate.add_argument("--batch-size", type=int, default=4)
+    evaluate.add_argument("--output", help="results JSON (default: next to the checkpoint)")
+    view_args(evaluate)
+    evaluate.set_defaults(func=_evaluate)
+
+    predict = commands.add_parser("predict", help="top-5 classes of videos")
+    predict.add_argument("checkpoint")
+    predict.add_argument("videos", nargs="+")
+    predict.add_argument("--classes")
+    view_args(predict)
+    predict.set_defaults(func=_predict)
+
+    export = commands.add_parser("export", help="a SavedModel taking uint8 clips")
+    export.add_argument("checkpoint")
+    export.add_argument("out_dir")
+    export.set_defaults(func=_export)
     return parser
 
 

@@ -97,6 +97,8 @@ def video_dataset(
     drop_remainder=False,
     num_parallel_calls=AUTOTUNE,
     normalization=None,
+    repeat=False,
+    skip=0,
 ):
     """A tf.data pipeline over video files, decoded with PyAV.
 
@@ -119,6 +121,10 @@ def video_dataset(
             them themselves); a preprocessing spec (a dict with
             `channel_order`, `mean`, `std`, e.g. `zoo.preprocessing_spec(model)`)
             gives float32 clips normalised the way the model's weights expect.
+        repeat: an endless stream (epoch after epoch, reshuffled; the same
+            stream for the same seed).
+        skip: clips to skip at the start of the stream without decoding
+            them (to resume training where it stopped).
 
     Returns:
         `(dataset, skip_log)`.
@@ -134,7 +140,11 @@ def video_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((paths, targets, ids))
     if training and shuffle:
         dataset = dataset.shuffle(len(videos), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
     dataset = tf.data.Dataset.zip((dataset, _element_seeds(seed)))
+    if skip:
+        dataset = dataset.skip(skip)  # before decoding: skipping costs nothing
 
     if training:
         def read(path, element_seed):

@@ -86,6 +86,8 @@ def tfrecord_dataset(
     drop_remainder=False,
     skips=None,
     normalization=None,
+    repeat=False,
+    skip=0,
 ):
     """A pure-TensorFlow pipeline over TFRecord shards.
 
@@ -116,7 +118,11 @@ def tfrecord_dataset(
         num_parallel_calls=AUTOTUNE, deterministic=True)
     if training and shuffle:
         records = records.shuffle(256, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        records = records.repeat()
     records = tf.data.Dataset.zip((records, _element_seeds(seed)))
+    if skip:
+        records = records.skip(skip)
 
     def parse(serialized, element_seed):
         context, sequence = tf.io.parse_single_sequence_example(serialized, CONTEXT, SEQUENCE)

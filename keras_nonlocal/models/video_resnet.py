@@ -76,6 +76,7 @@ def video_resnet(
     preprocessing="caffe",
     num_frames=32,
     frame_stride=2,
+    base_width=64,
     name=None,
 ):
     """Builds a video ResNet as a functional `keras.Model`.
@@ -113,11 +114,16 @@ def video_resnet(
             `mean`, `std`.
         num_frames, frame_stride: the training clip, recorded in the
             preprocessing layer.
+        base_width: channels of conv1 and of res2's bottleneck (64 in the
+            paper); the stages use 1x, 2x, 4x, 8x of it. Smaller values make
+            small models for quick experiments (no ImageNet weights exist).
         name: model name.
 
     Returns:
         A `keras.Model`.
     """
+    if not isinstance(base_width, int) or base_width < 1:
+        raise ValueError(f"`base_width` must be a positive int. Received: base_width={base_width!r}")
     if depth not in STAGE_BLOCKS:
         raise ValueError(f"`depth` must be 50 or 101. Received: depth={depth!r}")
     if inflate not in (None, "3x1x1", "3x3x3"):
@@ -155,7 +161,7 @@ def video_resnet(
         )(x)
 
     kt = conv1_temporal_kernel or (5 if inflate else 1)
-    x = builder.conv(x, 64, (kt, 7, 7), (conv1_temporal_stride, 2, 2), "conv1_conv")
+    x = builder.conv(x, base_width, (kt, 7, 7), (conv1_temporal_stride, 2, 2), "conv1_conv")
     x = builder.bn_relu(x, "conv1")
     pk, ps = pool1_temporal
     x = builder.max_pool(x, (pk, 3, 3), (ps, 2, 2), "pool1_pool")
@@ -166,7 +172,8 @@ def video_resnet(
     if nonlocal_scope == "time":
         nl_kwargs["subsample"] = False
     nl_kwargs.update(nonlocal_kwargs or {})
-    for stage, (blocks, width) in enumerate(zip(STAGE_BLOCKS[depth], WIDTHS)):
+    widths = [w * base_width // 64 for w in WIDTHS]
+    for stage, (blocks, width) in enumerate(zip(STAGE_BLOCKS[depth], widths)):
         for b in range(blocks):
             stride = 2 if (b == 0 and stage > 0) else 1
             x = builder.bottleneck(

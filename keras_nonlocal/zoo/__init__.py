@@ -90,6 +90,7 @@ def _build(
     classifier_activation="softmax",
     include_preprocessing=True,
     preprocessing=None,
+    base_width=64,
 ):
     arch = dict(MODELS[name])
     if classes is not _UNSET and not include_top:
@@ -121,6 +122,10 @@ def _build(
         )
     if preprocessing is None:
         preprocessing = "caffe"
+    if weights == "imagenet" and base_width != 64:
+        raise ValueError(
+            "ImageNet weights exist for the paper's widths only. "
+            f"Received: weights='imagenet', base_width={base_width}")
     if weights == "imagenet" and preprocessing != "caffe":
         raise ValueError(
             "The ImageNet weights (keras.applications) expect 'caffe' "
@@ -141,6 +146,7 @@ def _build(
         input_shape=input_shape,
         include_preprocessing=include_preprocessing,
         preprocessing=preprocessing,
+        base_width=base_width,
         name=name,
     )
     if weights == "imagenet":
@@ -238,6 +244,7 @@ def _make_builder(name):
         padding: "symmetric" (PyTorch/Caffe2) or "same".
         classifier_activation: "softmax" or None for logits.
         include_preprocessing: the model normalises RGB [0, 255] input itself.
+        base_width: 64 as in the paper; smaller for small, quick models.
 
     Returns:
         A functional `keras.Model`.

@@ -1,0 +1,285 @@
+"""Training a zoo model from a recipe: resumable, distributed, logged.
+
+`train(recipe)` runs `model.fit` in "epochs" of `checkpoint_every` steps over
+an endless, seeded stream of clips. After each one a checkpoint (model and
+optimizer, a `.keras` file) is written to a temporary name and renamed into
+place, and the last `keep_checkpoints` are kept. A restarted run loads the
+newest checkpoint that opens, skips the stream to the step it holds (no
+decoding of the skipped clips) and goes on, so a job killed at any moment
+ends with the weights an uninterrupted run would have.
+"""
+
+import glob
+import json
+import logging
+import math
+import os
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_nonlocal import data
+from keras_nonlocal import zoo
+from keras_nonlocal.training.strategy import check_batch
+from keras_nonlocal.training.strategy import make_strategy
+
+logger = logging.getLogger("keras_nonlocal.training")
+CHECKPOINT = re.compile(r"ckpt-(\d{8})\.keras$")
+REFERENCE_BATCH = 64  # the paper's lr 0.01 is for 64 clips
+
+
+@keras.saving.register_keras_serializable(package="keras_nonlocal")
+class PaperSGD(keras.optimizers.SGD):
+    """SGD whose weight decay skips BN parameters and biases (paper 4.1).
+
+    Keras applies the decay decoupled (`w -= lr * wd * w`), not as an L2 term
+    in the gradient; with momentum the two differ slightly. The exclusion is
+    part of the optimizer, so it survives saving and resuming.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+
+
+def learning_rate(recipe):
+    """The paper's schedule, scaled with the global batch."""
+    peak = recipe.base_lr * recipe.batch_size / REFERENCE_BATCH
+    if recipe.lr_schedule == "cosine":
+        warmup = min(recipe.warmup_steps, recipe.steps - 1)
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=peak / 100 if warmup else peak,
+            decay_steps=max(recipe.steps - warmup, 1),
+            warmup_target=peak if warmup else None, warmup_steps=warmup)
+    boundaries = sorted({int(f * recipe.steps) for f in recipe.lr_decay_at if 0 < f < 1})
+    if not boundaries:
+        return peak
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries, [peak * 0.1**i for i in range(len(boundaries) + 1)])
+
+
+def build_optimizer(recipe):
+    return PaperSGD(
+        learning_rate=learning_rate(recipe), momentum=recipe.momentum, nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay or None, clipnorm=recipe.clipnorm or None)
+
+
+def load_training_data(recipe, start_step=0, training=True):
+    """The training stream (or the 1-view validation set) of a recipe.
+
+    Returns `(dataset, skip_log, num_classes, class_names)`.
+    """
+    source = recipe.train_data if training else recipe.val_data
+    if not source:
+        raise ValueError(f"The recipe has no {'train' if training else 'val'}_data. Received: ''")
+    common = dict(num_frames=recipe.num_frames, frame_stride=recipe.frame_stride,
+                  batch_size=recipe.batch_size, crop_size=recipe.crop_size,
+                  short_side_range=(recipe.short_side_min, recipe.short_side_max),
+                  seed=recipe.seed, drop_remainder=training)
+    if not training:
+        common.update(num_clips=1, num_crops=1, eval_short_side=recipe.eval_short_side)
+    if training:
+        common.update(repeat=True, skip=start_step * recipe.batch_size)
+    if recipe.data_format == "tfrecord":
+        files = sorted(glob.glob(source)) or sorted(glob.glob(os.path.join(source, "*.tfrecord")))
+        if not files:
+            raise ValueError(f"No TFRecord files at {source!r}. Received: {'train' if training else 'val'}_data={source!r}")
+        if recipe.num_classes <= 0:
+            raise ValueError("TFRecord data needs `num_classes`. Received: num_classes=0")
+        dataset, skips = data.tfrecord_dataset(files, recipe.num_classes, training=training,
+                                               multi_label=recipe.multi_label, **common)
+        names = [str(i) for i in range(recipe.num_classes)]
+        if recipe.class_names:
+            names = data.read_class_names(recipe.class_names)
+        return dataset, skips, recipe.num_classes, names
+    if not os.path.exists(source):
+        raise ValueError(f"Data path not found. Received: {'train' if training else 'val'}_data={source!r}")
+    videos = data.read_videos(source, root=recipe.data_root or None,
+                              class_names=recipe.class_names or None)
+    if len(videos) == 0:
+        raise ValueError(f"No videos in {source!r}. Received: 0 videos")
+    if recipe.multi_label and not videos.multi_label:
+        videos.multi_label = True
+    dataset, skipped = data.video_dataset(videos, training=training, **common)
+    return dataset, skipped, videos.num_classes, videos.class_names
+
+
+def build_model(recipe, num_classes):
+    kwargs = dict(classes=num_classes, dropout=recipe.dropout, sampling=recipe.sampling,
+                  stride_on=recipe.stride_on, nonlocal_mode=recipe.nonlocal_mode,
+                  classifier_activation="sigmoid" if recipe.multi_label else "softmax",
+                  base_width=recipe.base_width)
+    if recipe.num_nonlocal >= 0:
+        kwargs["num_nonlocal"] = recipe.num_nonlocal
+    if recipe.weights and recipe.weights != "imagenet" and not os.path.exists(recipe.weights):
+        raise ValueError(f"Weights file not found. Received: weights={recipe.weights!r}")
+    return zoo.build(recipe.model, weights=recipe.weights or None, **kwargs)
+
+
+def compile_model(model, recipe):
+    loss = (keras.losses.BinaryCrossentropy() if recipe.multi_label
+            else keras.losses.SparseCategoricalCrossentropy())
+    metrics = [] if recipe.multi_label else ["accuracy"]
+    model.compile(build_optimizer(recipe), loss=loss, metrics=metrics,
+                  jit_compile=False if recipe.deterministic else "auto")
+
+
+def checkpoints(folder):
+    """Complete checkpoints, newest first: [(step, path)]."""
+    found = []
+    for path in glob.glob(os.path.join(folder, "ckpt-*.keras")):
+        match = CHECKPOINT.search(path)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+class CheckpointWriter(keras.callbacks.Callback):
+    """Atomic `.keras` checkpoints every epoch (= `checkpoint_every` steps)."""
+
+    def __init__(self, folder, steps_per_epoch, keep):
+        super().__init__()
+        self.folder, self.steps_per_epoch, self.keep = folder, steps_per_epoch, keep
+        self.failed = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.failed:
+            return
+        step = (epoch + 1) * self.steps_per_epoch
+        path = os.path.join(self.folder, f"ckpt-{step:08d}.keras")
+        temporary = path + ".tmp.keras"
+        self.model.save(temporary)
+        os.replace(temporary, path)  # a checkpoint exists only once complete
+        with open(os.path.join(self.folder, "latest.json.tmp"), "w") as f:
+            json.dump({"step": step, "path": os.path.basename(path)}, f)
+        os.replace(os.path.join(self.folder, "latest.json.tmp"), os.path.join(self.folder, "latest.json"))
+        for _, old in checkpoints(self.folder)[self.keep:]:
+            os.remove(old)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops at the first non-finite loss and remembers the step."""
+
+    def __init__(self, steps_per_epoch, writer):
+        super().__init__()
+        self.steps_per_epoch, self.writer = steps_per_epoch, writer
+        self.bad_step = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad_step = self.epoch * self.steps_per_epoch + batch + 1
+            self.writer.failed = True
+            self.model.stop_training = True
+
+
+def plot_curves(csv_path, png_path):
+    """Training curves from the CSV log, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = np.genfromtxt(csv_path, delimiter=",", names=True)
+    rows = np.atleast_1d(rows)
+    names = [n for n in rows.dtype.names if n != "epoch"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name in names:
+        axis = axes[0] if "loss" in name else axes[1]
+        axis.plot(rows["epoch"] + 1, rows[name], marker="o", label=name)
+    axes[0].set_title("loss")
+    axes[1].set_title("metrics")
+    for axis in axes:
+        axis.set_xlabel("checkpoint interval")
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+
+
+def train(recipe, verbose="auto"):
+    """Trains `recipe` (a `Recipe`); returns a summary dict.
+
+    Raises:
+        ValueError: bad settings, missing data, an empty dataset, a batch that
+            does not split over the replicas, or a checkpoint of another model,
+            all before the first step.
+        RuntimeError: a non-finite loss (the message names the step; the
+            checkpoints written before it are kept).
+    """
+    if recipe.steps % recipe.checkpoint_every:
+        raise ValueError(
+            f"`steps` must be a multiple of `checkpoint_every`. Received: steps={recipe.steps}, "
+            f"checkpoint_every={recipe.checkpoint_every}")
+    keras.utils.set_random_seed(recipe.seed)
+    if recipe.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if recipe.mixed_precision != "float32":
+        keras.mixed_precision.set_global_policy(f"mixed_{recipe.mixed_precision}")
+    strategy = make_strategy(recipe.strategy)
+    check_batch(recipe.batch_size, strategy)
+    folder = os.path.join(recipe.output_dir, "checkpoints")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(recipe.output_dir, "recipe.json"), "w") as f:
+        json.dump(vars(recipe), f, indent=1)
+
+    start_step, resumed_from = 0, None
+    with strategy.scope():
+        _, _, num_classes, class_names = load_training_data(recipe, 0)  # checks the data early
+        model = None
+        for step, path in checkpoints(folder):
+            try:
+                model = keras.saving.load_model(path)
+            except Exception as error:  # noqa: BLE001 -- an unreadable file: try an older one
+                logger.warning("cannot load checkpoint %s (%s); trying an older one", path, error)
+                continue
+            expected = build_model(recipe, num_classes) if model.name != recipe.model else None
+            if expected is not None or model.output.shape[-1] != num_classes:
+                raise ValueError(
+                    f"Checkpoint {path} holds {model.name} with {model.output.shape[-1]} classes, "
+                    f"the recipe trains {recipe.model} with {num_classes}. Received: output_dir="
+                    f"{recipe.output_dir!r}")
+            start_step, resumed_from = step, path
+            break
+        if model is None:
+            model = build_model(recipe, num_classes)
+            compile_model(model, recipe)
+    if resumed_from:
+        message = f"resuming from {resumed_from} at step {start_step} of {recipe.steps}"
+        logger.warning(message)
+        print(message, flush=True)
+    dataset, skip_log, _, _ = load_training_data(recipe, start_step)
+    validation = None
+    if recipe.val_data:
+        validation, _, _, _ = load_training_data(recipe, training=False)
+
+    writer = CheckpointWriter(folder, recipe.checkpoint_every, recipe.keep_checkpoints)
+    stopper = StopOnNonFiniteLoss(recipe.checkpoint_every, writer)
+    csv_path = os.path.join(recipe.output_dir, "log.csv")
+    callbacks = [
+        stopper, writer,
+        keras.callbacks.CSVLogger(csv_path, append=bool(resumed_from)),
+        keras.callbacks.TensorBoard(os.path.join(recipe.output_dir, "tensorboard")),
+        data.SkippedVideosReport(skip_log),
+    ]
+    model.fit(dataset, epochs=recipe.steps // recipe.checkpoint_every,
+              initial_epoch=start_step // recipe.checkpoint_every,
+              steps_per_epoch=recipe.checkpoint_every, validation_data=validation,
+              callbacks=callbacks, verbose=verbose)
+    if os.path.exists(csv_path) and os.path.getsize(csv_path):
+        plot_curves(csv_path, os.path.join(recipe.output_dir, "curves.png"))
+    with open(os.path.join(recipe.output_dir, "classes.txt"), "w") as f:
+        f.write("\n".join(class_names) + "\n")
+    if stopper.bad_step is not None:
+        kept = checkpoints(folder)
+        raise RuntimeError(
+            f"Non-finite loss at step {stopper.bad_step}; training stopped. Last good checkpoint: "
+            f"{kept[0][1] if kept else 'none'}")
+    return {"model": model, "resumed_from": resumed_from, "start_step": start_step,
+            "checkpoints": checkpoints(folder), "output_dir": recipe.output_dir}

@@ -1,0 +1,31 @@
+"""Tiny videos and tiny-model recipe overrides for the training tests."""
+
+import os
+
+import pytest
+
+import video_factory as vf
+
+
+@pytest.fixture(scope="session")
+def tiny_videos(tmp_path_factory):
+    """Two classes told apart by colour range (frame indices 0.. vs 500..)."""
+    root = tmp_path_factory.mktemp("tiny_videos")
+    for label, start in (("dark", 0), ("bright", 600)):
+        os.makedirs(root / label)
+        for i in range(4):
+            vf.write_video(str(root / label / f"{i}.mp4"), 24, width=40, height=32,
+                           start_index=start + 5 * i)
+    return str(root)
+
+
+def tiny_overrides(videos, output_dir, **extra):
+    """A 0.5 M-parameter NL-C2D on 4 x 32 x 32 clips: seconds per run."""
+    settings = dict(
+        model="nl_c2d_r50", weights="", base_width=8, dropout=0.0, train_data=videos,
+        num_frames=4, frame_stride=2, crop_size=32, short_side_min=32, short_side_max=36,
+        batch_size=4, steps=8, checkpoint_every=2, base_lr=0.8, lr_schedule="step",
+        output_dir=output_dir, seed=3, strategy="default", deterministic=True,
+    )
+    settings.update(extra)
+    return [f"{k}={v}" for k, v in settings.items()]
