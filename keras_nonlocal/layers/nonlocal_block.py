@@ -71,6 +71,8 @@ class NonLocalBase(keras.layers.Layer):
             the `phi` terms.
         max_attention_bytes: the largest float32 attention map (or block of
             it) the layer may hold at once. Defaults to 256 MiB.
+        synchronized_bn: batch statistics over all replicas of a
+            tf.distribute strategy (TensorFlow backend) instead of per replica.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -109,6 +111,7 @@ class NonLocalBase(keras.layers.Layer):
         bn_epsilon=1e-5,
         implementation="auto",
         max_attention_bytes=None,
+        synchronized_bn=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -168,6 +171,7 @@ class NonLocalBase(keras.layers.Layer):
                 f"Received: max_attention_bytes={max_attention_bytes}"
             )
         self.max_attention_bytes = max_attention_bytes
+        self.synchronized_bn = bool(synchronized_bn)
         self.supports_masking = False
 
     # ------------------------------------------------------------------ build
@@ -241,6 +245,7 @@ class NonLocalBase(keras.layers.Layer):
                 momentum=self.bn_momentum,
                 epsilon=self.bn_epsilon,
                 gamma_initializer="zeros",
+                synchronized=self.synchronized_bn,
                 name="bn",
                 dtype=self.dtype_policy,
             )
@@ -422,6 +427,7 @@ class NonLocalBase(keras.layers.Layer):
                 "bn_epsilon": self.bn_epsilon,
                 "implementation": self.implementation,
                 "max_attention_bytes": self.max_attention_bytes,
+                "synchronized_bn": self.synchronized_bn,
             }
         )
         if self.rank == 3:

@@ -77,6 +77,7 @@ def video_resnet(
     num_frames=32,
     frame_stride=2,
     base_width=64,
+    synchronized_bn=False,
     name=None,
 ):
     """Builds a video ResNet as a functional `keras.Model`.
@@ -117,6 +118,8 @@ def video_resnet(
         base_width: channels of conv1 and of res2's bottleneck (64 in the
             paper); the stages use 1x, 2x, 4x, 8x of it. Smaller values make
             small models for quick experiments (no ImageNet weights exist).
+        synchronized_bn: BN statistics over all replicas (TensorFlow
+            backend); the paper's models use per-device statistics.
         name: model name.
 
     Returns:
@@ -151,7 +154,7 @@ def video_resnet(
         )
     spec = SPECS[preprocessing] if isinstance(preprocessing, str) else dict(preprocessing)
 
-    builder = _Builder(padding)
+    builder = _Builder(padding, synchronized_bn)
     inputs = keras.Input(input_shape, name="video")
     x = inputs
     if include_preprocessing:
@@ -168,7 +171,7 @@ def video_resnet(
 
     pattern = inflation_pattern(depth)
     nonlocal_at = NONLOCAL_POSITIONS[depth].get(num_nonlocal, {})
-    nl_kwargs = dict(mode=nonlocal_mode, scope=nonlocal_scope)
+    nl_kwargs = dict(mode=nonlocal_mode, scope=nonlocal_scope, synchronized_bn=synchronized_bn)
     if nonlocal_scope == "time":
         nl_kwargs["subsample"] = False
     nl_kwargs.update(nonlocal_kwargs or {})
@@ -205,8 +208,9 @@ def video_resnet(
 class _Builder:
     """Conv / BN / pool helpers that apply the chosen padding convention."""
 
-    def __init__(self, padding):
+    def __init__(self, padding, synchronized_bn=False):
         self.padding = padding
+        self.synchronized_bn = synchronized_bn
 
     def _pad(self, x, kernel, strides, name):
         """Explicit symmetric zero padding for strided ops; returns the Keras padding."""
@@ -229,6 +233,7 @@ class _Builder:
         return keras.layers.BatchNormalization(
             epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,
             gamma_initializer="zeros" if zero_gamma else "ones",
+            synchronized=self.synchronized_bn,
         )(x)
 
     def bn_relu(self, x, prefix):

@@ -52,6 +52,7 @@ class Recipe:
     weight_decay: float = 1e-4
     clipnorm: float = 0.0  # 0: off
     mixed_precision: str = "float32"  # "float32", "bfloat16", "float16"
+    synchronized_bn: bool = False  # BN statistics over all replicas
     # running
     strategy: str = "auto"  # "auto", "default", "mirrored", "multiworker", "tpu"
     output_dir: str = "runs/run"

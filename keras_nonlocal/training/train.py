@@ -110,7 +110,7 @@ def build_model(recipe, num_classes):
     kwargs = dict(classes=num_classes, dropout=recipe.dropout, sampling=recipe.sampling,
                   stride_on=recipe.stride_on, nonlocal_mode=recipe.nonlocal_mode,
                   classifier_activation="sigmoid" if recipe.multi_label else "softmax",
-                  base_width=recipe.base_width)
+                  base_width=recipe.base_width, synchronized_bn=recipe.synchronized_bn)
     if recipe.num_nonlocal >= 0:
         kwargs["num_nonlocal"] = recipe.num_nonlocal
     if recipe.weights and recipe.weights != "imagenet" and not os.path.exists(recipe.weights):
@@ -250,6 +250,15 @@ def train(recipe, verbose="auto"):
         if model is None:
             model = build_model(recipe, num_classes)
             compile_model(model, recipe)
+    if resumed_from is None and strategy is not tf.distribute.get_strategy():
+        # Initializers draw other values under a distribution strategy: start
+        # from the weights the seed gives without one, so a run's start does
+        # not depend on where it runs.
+        keras.utils.set_random_seed(recipe.seed)
+        with tf.distribute.get_strategy().scope():
+            template = build_model(recipe, num_classes)
+        model.set_weights(template.get_weights())
+        del template
     if resumed_from:
         message = f"resuming from {resumed_from} at step {start_step} of {recipe.steps}"
         logger.warning(message)

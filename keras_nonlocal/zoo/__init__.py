@@ -91,6 +91,7 @@ def _build(
     include_preprocessing=True,
     preprocessing=None,
     base_width=64,
+    synchronized_bn=False,
 ):
     arch = dict(MODELS[name])
     if classes is not _UNSET and not include_top:
@@ -147,6 +148,7 @@ def _build(
         include_preprocessing=include_preprocessing,
         preprocessing=preprocessing,
         base_width=base_width,
+        synchronized_bn=synchronized_bn,
         name=name,
     )
     if weights == "imagenet":
@@ -245,6 +247,7 @@ def _make_builder(name):
         classifier_activation: "softmax" or None for logits.
         include_preprocessing: the model normalises RGB [0, 255] input itself.
         base_width: 64 as in the paper; smaller for small, quick models.
+        synchronized_bn: BN statistics over all replicas (TensorFlow backend).
 
     Returns:
         A functional `keras.Model`.

@@ -1,0 +1,92 @@
+"""Metrics on known scores, per-video averaging, evaluate/predict/export CLIs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_overrides
+from keras_nonlocal import training
+
+ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
+
+
+def test_topk_and_per_class_accuracy_by_hand():
+    scores = np.array([[0.1, 0.6, 0.2, 0.1],    # label 1: top-1 hit
+                       [0.5, 0.1, 0.3, 0.1],    # label 2: 2nd -> top-5 only
+                       [0.1, 0.2, 0.3, 0.4],    # label 0: 4th
+                       [0.7, 0.1, 0.1, 0.1]])   # label 0: top-1 hit
+    labels = np.array([1, 2, 0, 0])
+    m = training.classification_metrics(scores, labels, ["a", "b", "c", "d"])
+    assert m["top1"] == pytest.approx(0.5)
+    assert m["top5"] == pytest.approx(1.0)  # 4 classes: top-5 = top-4
+    assert m["per_class_accuracy"] == {"a": 0.5, "b": 1.0, "c": 0.0}
+    assert m["confusion_matrix"][0] == [1, 0, 0, 1] and m["confusion_matrix"][2][0] == 1
+
+
+def test_map_by_hand():
+    scores = np.array([[0.9, 0.1], [0.8, 0.7], [0.1, 0.6]])
+    targets = np.array([[1, 0], [0, 1], [1, 1]])
+    # class 0: ranking v0 (pos), v1 (neg), v2 (pos): AP = (1/1 + 2/3) / 2 = 0.8333
+    # class 1: ranking v1 (pos), v2 (pos), v0: AP = (1 + 1) / 2 = 1
+    assert training.mean_average_precision(scores, targets) == pytest.approx((0.8333333 + 1) / 2)
+
+
+def test_multi_view_average_is_per_video():
+    scores = np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    ids = np.array([7, 7, 3, 3, 3])
+    video_ids, averaged = training.average_per_video(scores, ids)
+    np.testing.assert_array_equal(video_ids, [3, 7])
+    np.testing.assert_allclose(averaged, [[1.3 / 3, 1.7 / 3], [0.5, 0.5]])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_videos, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("trained"))
+    recipe = training.load_recipe(None, tiny_overrides(tiny_videos, out, steps=4))
+    training.train(recipe, verbose=0)
+    return out, training.checkpoints(os.path.join(out, "checkpoints"))[0][1]
+
+
+def test_evaluate_cli_multi_view(tiny_videos, trained):
+    out, checkpoint = trained
+    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", "evaluate", checkpoint,
+                           tiny_videos, "--clips", "2", "--crops", "3", "--short-side", "32"],
+                          env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.load(open(os.path.splitext(checkpoint)[0] + "_eval.json"))
+    assert results["videos"] == 8 and results["views_per_video"] == 6
+    assert 0 <= results["top1"] <= results["top5"] == 1.0  # 2 classes
+    assert set(results["per_class_accuracy"]) <= {"bright", "dark"}
+    assert os.path.exists(os.path.splitext(checkpoint)[0] + "_eval_confusion.png")
+
+
+def test_predict_cli(tiny_videos, trained):
+    _, checkpoint = trained
+    video = os.path.join(tiny_videos, "dark", "0.mp4")
+    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", "predict", checkpoint, video,
+                           "/no/such.mp4", "--clips", "1", "--crops", "1", "--short-side", "32"],
+                          env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
+    assert set(name for name in ("dark", "bright") if name in lines[video]) == {"dark", "bright"}
+    assert lines["/no/such.mp4"].startswith("unreadable")
+
+
+def test_export_round_trip(trained, tmp_path, rng):
+    _, checkpoint = trained
+    model = keras.saving.load_model(checkpoint, compile=False)
+    path = str(tmp_path / "saved")
+    training.export_saved_model(model, path)
+    served = tf.saved_model.load(path)
+    clips = rng.integers(0, 256, size=(2, 4, 32, 32, 3)).astype("uint8")
+    expected = model(clips.astype("float32"), training=False)
+    np.testing.assert_allclose(served.serve(tf.constant(clips)).numpy(),
+                               keras.ops.convert_to_numpy(expected), atol=1e-6)
+    with pytest.raises((TypeError, ValueError)):
+        served.serve(tf.constant(clips.astype("float32")))  # the signature takes uint8
