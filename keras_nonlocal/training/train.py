@@ -9,6 +9,7 @@ decoding of the skipped clips) and goes on, so a job killed at any moment
 ends with the weights an uninterrupted run would have.
 """
 
+import dataclasses
 import glob
 import json
 import logging
@@ -203,6 +204,18 @@ def plot_curves(csv_path, png_path):
     plt.close(fig)
 
 
+def _worker_index(strategy):
+    """0 for the chief (or a single machine), the task index + 1 otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 0
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0):
+        return 0
+    return task_id + 1
+
+
 def train(recipe, verbose="auto"):
     """Trains `recipe` (a `Recipe`); returns a summary dict.
 
@@ -224,6 +237,11 @@ def train(recipe, verbose="auto"):
         keras.mixed_precision.set_global_policy(f"mixed_{recipe.mixed_precision}")
     strategy = make_strategy(recipe.strategy)
     check_batch(recipe.batch_size, strategy)
+    worker = _worker_index(strategy)
+    if worker:
+        # Every worker saves (saving reads distributed variables together);
+        # only the chief's files are the run's, the others go to a sub-folder.
+        recipe = dataclasses.replace(recipe, output_dir=os.path.join(recipe.output_dir, f"worker-{worker}"))
     folder = os.path.join(recipe.output_dir, "checkpoints")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(recipe.output_dir, "recipe.json"), "w") as f:

@@ -73,3 +73,4 @@ def test_tpu_path_without_a_tpu():
     import tensorflow as tf
 
     assert training.make_strategy("auto") is tf.distribute.get_strategy()
+
