@@ -257,8 +257,7 @@ def train(recipe, verbose="auto"):
             except Exception as error:  # noqa: BLE001 -- an unreadable file: try an older one
                 logger.warning("cannot load checkpoint %s (%s); trying an older one", path, error)
                 continue
-            expected = build_model(recipe, num_classes) if model.name != recipe.model else None
-            if expected is not None or model.output.shape[-1] != num_classes:
+            if model.name != recipe.model or model.output.shape[-1] != num_classes:
                 raise ValueError(
                     f"Checkpoint {path} holds {model.name} with {model.output.shape[-1]} classes, "
                     f"the recipe trains {recipe.model} with {num_classes}. Received: output_dir="
