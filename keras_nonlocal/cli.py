@@ -80,11 +80,13 @@ def _train(args):
 
 
 def _load_model(path):
+    import os
+
     import keras
 
     import keras_nonlocal.training  # noqa: F401 -- registers PaperSGD
 
-    if not __import__("os").path.exists(path):
+    if not os.path.exists(path):
         raise ValueError(f"Checkpoint not found. Received: {path!r}")
     return keras.saving.load_model(path, compile=False)
 

@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from keras_nonlocal.data.decode import VideoError
+from keras_nonlocal.data.decode import _video_stream
 
 
 def shard_paths(out_dir, name, num_shards):
@@ -25,18 +26,15 @@ def _encode_video(path, short_side, quality):
     """All frames of a video, short side resized, as JPEG bytes."""
     import tensorflow as tf
 
+    from keras_nonlocal.data.augment import scaled_size
+
     jpegs = []
     try:
         with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream = _video_stream(container, path)
             for frame in container.decode(stream):
                 if short_side:
-                    scale = short_side / min(frame.width, frame.height)
-                    width = max(2, int(round(frame.width * scale)))
-                    height = max(2, int(round(frame.height * scale)))
+                    height, width = scaled_size(frame.height, frame.width, short_side, 2)
                     frame = frame.reformat(width=width, height=height)
                 rgb = frame.to_ndarray(format="rgb24")
                 jpegs.append(tf.io.encode_jpeg(rgb, quality=quality).numpy())

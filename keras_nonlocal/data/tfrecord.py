@@ -14,7 +14,6 @@ the pipeline); any other decoding error drops the element through
 
 import tensorflow as tf
 
-from keras_nonlocal.data import augment
 from keras_nonlocal.data.pipeline import AUTOTUNE
 from keras_nonlocal.data.pipeline import _element_seeds
 from keras_nonlocal.data.pipeline import _finish

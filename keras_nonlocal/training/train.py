@@ -67,44 +67,52 @@ def build_optimizer(recipe):
         weight_decay=recipe.weight_decay or None, clipnorm=recipe.clipnorm or None)
 
 
-def load_training_data(recipe, start_step=0, training=True):
-    """The training stream (or the 1-view validation set) of a recipe.
+def read_data_source(recipe, training=True):
+    """Checks and reads the train (or val) data of a recipe, without decoding.
 
-    Returns `(dataset, skip_log, num_classes, class_names)`.
+    Returns `(source, num_classes, class_names)`, `source` being a
+    `VideoList` or a list of TFRecord files.
     """
-    source = recipe.train_data if training else recipe.val_data
-    if not source:
-        raise ValueError(f"The recipe has no {'train' if training else 'val'}_data. Received: ''")
+    key = "train_data" if training else "val_data"
+    path = getattr(recipe, key)
+    if not path:
+        raise ValueError(f"The recipe has no {key}. Received: {key}=''")
+    if recipe.data_format == "tfrecord":
+        files = sorted(glob.glob(path)) or sorted(glob.glob(os.path.join(path, "*.tfrecord")))
+        if not files:
+            raise ValueError(f"No TFRecord files at {path!r}. Received: {key}={path!r}")
+        if recipe.num_classes <= 0:
+            raise ValueError("TFRecord data needs `num_classes`. Received: num_classes=0")
+        names = [str(i) for i in range(recipe.num_classes)]
+        if recipe.class_names:
+            names = data.read_class_names(recipe.class_names)
+        return files, recipe.num_classes, names
+    if not os.path.exists(path):
+        raise ValueError(f"Data path not found. Received: {key}={path!r}")
+    videos = data.read_videos(path, root=recipe.data_root or None,
+                              class_names=recipe.class_names or None)
+    if len(videos) == 0:
+        raise ValueError(f"No videos in {path!r}. Received: 0 videos")
+    if recipe.multi_label:
+        videos.multi_label = True
+    return videos, videos.num_classes, videos.class_names
+
+
+def make_dataset(recipe, source, start_step=0, training=True):
+    """The training stream from `start_step` (or the 1-view validation set)
+    over a source from `read_data_source`. Returns `(dataset, skip_log)`."""
     common = dict(num_frames=recipe.num_frames, frame_stride=recipe.frame_stride,
                   batch_size=recipe.batch_size, crop_size=recipe.crop_size,
                   short_side_range=(recipe.short_side_min, recipe.short_side_max),
                   seed=recipe.seed, drop_remainder=training)
-    if not training:
-        common.update(num_clips=1, num_crops=1, eval_short_side=recipe.eval_short_side)
     if training:
         common.update(repeat=True, skip=start_step * recipe.batch_size)
-    if recipe.data_format == "tfrecord":
-        files = sorted(glob.glob(source)) or sorted(glob.glob(os.path.join(source, "*.tfrecord")))
-        if not files:
-            raise ValueError(f"No TFRecord files at {source!r}. Received: {'train' if training else 'val'}_data={source!r}")
-        if recipe.num_classes <= 0:
-            raise ValueError("TFRecord data needs `num_classes`. Received: num_classes=0")
-        dataset, skips = data.tfrecord_dataset(files, recipe.num_classes, training=training,
-                                               multi_label=recipe.multi_label, **common)
-        names = [str(i) for i in range(recipe.num_classes)]
-        if recipe.class_names:
-            names = data.read_class_names(recipe.class_names)
-        return dataset, skips, recipe.num_classes, names
-    if not os.path.exists(source):
-        raise ValueError(f"Data path not found. Received: {'train' if training else 'val'}_data={source!r}")
-    videos = data.read_videos(source, root=recipe.data_root or None,
-                              class_names=recipe.class_names or None)
-    if len(videos) == 0:
-        raise ValueError(f"No videos in {source!r}. Received: 0 videos")
-    if recipe.multi_label and not videos.multi_label:
-        videos.multi_label = True
-    dataset, skipped = data.video_dataset(videos, training=training, **common)
-    return dataset, skipped, videos.num_classes, videos.class_names
+    else:
+        common.update(num_clips=1, num_crops=1, eval_short_side=recipe.eval_short_side)
+    if isinstance(source, data.VideoList):
+        return data.video_dataset(source, training=training, **common)
+    return data.tfrecord_dataset(source, recipe.num_classes, training=training,
+                                 multi_label=recipe.multi_label, **common)
 
 
 def build_model(recipe, num_classes):
@@ -249,7 +257,7 @@ def train(recipe, verbose="auto"):
 
     start_step, resumed_from = 0, None
     with strategy.scope():
-        _, _, num_classes, class_names = load_training_data(recipe, 0)  # checks the data early
+        source, num_classes, class_names = read_data_source(recipe)  # checked before any step
         model = None
         for step, path in checkpoints(folder):
             try:
@@ -280,10 +288,11 @@ def train(recipe, verbose="auto"):
         message = f"resuming from {resumed_from} at step {start_step} of {recipe.steps}"
         logger.warning(message)
         print(message, flush=True)
-    dataset, skip_log, _, _ = load_training_data(recipe, start_step)
+    dataset, skip_log = make_dataset(recipe, source, start_step)
     validation = None
     if recipe.val_data:
-        validation, _, _, _ = load_training_data(recipe, training=False)
+        validation, _ = make_dataset(recipe, read_data_source(recipe, training=False)[0],
+                                     training=False)
 
     writer = CheckpointWriter(folder, recipe.checkpoint_every, recipe.keep_checkpoints)
     stopper = StopOnNonFiniteLoss(recipe.checkpoint_every, writer)

@@ -7,7 +7,6 @@ import time
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import video_factory as vf
@@ -215,7 +214,7 @@ def test_make_tfrecords_survives_kill_and_resume(video_dir, tmp_path):
     assert 1 <= len(finished) < 6, "kill the run between shards"
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"kept from an earlier run" in done.stdout
+    assert "kept from an earlier run" in done.stdout
     assert f"{len(finished)} kept" in done.stdout.replace("written now, ", "")
     assert len(list(out.glob("*.tfrecord"))) == 6 and not list(out.glob("*.tmp"))
     dataset, _ = data.tfrecord_dataset(str(out / "*.tfrecord"), num_classes=2, training=False,

@@ -63,7 +63,7 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tiny_videos, tmp_path):
     assert steps_done and max(steps_done) < 12, "the kill must land mid-run"
     resumed = _cli("train", "finetune_own_videos", *tiny_overrides(tiny_videos, broken, steps=12))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming from" in resumed.stdout and f"at step {max(steps_done)} of 12" in resumed.stdout
+    assert "resuming from" in resumed.stdout and f"at step {max(steps_done)} of 12" in resumed.stdout
     final = "ckpt-00000012.keras"
     for a, b in zip(_weights(os.path.join(straight, "checkpoints", final)),
                     _weights(os.path.join(broken, "checkpoints", final))):
