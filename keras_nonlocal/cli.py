@@ -167,6 +167,29 @@ def _export(args):
     return 0
 
 
+def _visualize(args):
+    from keras_nonlocal import visualize
+
+    kwargs = {}
+    for item in args.options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"options are key=value. Received: {item!r}")
+        kwargs[key] = int(value) if value.isdigit() else value
+    try:
+        paths = visualize.visualize(
+            args.model, args.videos, args.out, block=args.block, queries=args.query,
+            top_k=args.top_k, mode=args.mode, num_frames=args.frames,
+            frame_stride=args.stride, crop_size=args.size, **kwargs)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} attention pictures in {args.out}:")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
 def build_parser():
     from keras_nonlocal import __version__
 
@@ -243,6 +266,23 @@ def build_parser():
     export.add_argument("checkpoint")
     export.add_argument("out_dir")
     export.set_defaults(func=_export)
+
+    vis = commands.add_parser(
+        "visualize", help="what a non-local block attends to, as PNGs (the paper's Figure 3)")
+    vis.add_argument("model", help="a .keras model or a zoo name (random weights)")
+    vis.add_argument("videos", nargs="+")
+    vis.add_argument("--out", required=True, help="folder of the PNGs")
+    vis.add_argument("--block", help="a non-local block's name (default: the first)")
+    vis.add_argument("--mode", choices=("arrows", "heatmap"), default="arrows")
+    vis.add_argument("--top-k", type=int, default=20, help="arrows per query (20)")
+    vis.add_argument("--query", action="append", metavar="T,Y,X",
+                     help="a query position in the block's grid (repeatable; default: auto)")
+    vis.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
+    vis.add_argument("--stride", type=int, help="frame stride (default: the model's)")
+    vis.add_argument("--size", type=int, help="crop size (default: the model's)")
+    vis.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                     help="a zoo builder argument, e.g. --set base_width=8")
+    vis.set_defaults(func=_visualize)
     return parser
 
 

@@ -4,5 +4,7 @@ from keras_nonlocal.layers.nonlocal_block import NonLocal1D
 from keras_nonlocal.layers.nonlocal_block import NonLocal2D
 from keras_nonlocal.layers.nonlocal_block import NonLocal3D
 from keras_nonlocal.layers.nonlocal_block import NonLocalBase
+from keras_nonlocal.layers.preprocessing import VideoPreprocessing
+from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 
-__all__ = ["NonLocal1D", "NonLocal2D", "NonLocal3D", "NonLocalBase"]
+__all__ = ["NonLocal1D", "NonLocal2D", "NonLocal3D", "NonLocalBase", "SyncBatchNormalization", "VideoPreprocessing"]

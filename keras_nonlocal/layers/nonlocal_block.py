@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_nonlocal.layers import pairwise
+from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 
 MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")
 SCOPES = ("spacetime", "space", "time")
@@ -72,7 +73,8 @@ class NonLocalBase(keras.layers.Layer):
         max_attention_bytes: the largest float32 attention map (or block of
             it) the layer may hold at once. Defaults to 256 MiB.
         synchronized_bn: batch statistics over all replicas of a
-            tf.distribute strategy (TensorFlow backend) instead of per replica.
+            tf.distribute strategy (TensorFlow backend) instead of per replica,
+            with `SyncBatchNormalization`.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -240,12 +242,12 @@ class NonLocalBase(keras.layers.Layer):
         self.out = keras.layers.Dense(channels, name="out", **out_kwargs)
         self.out.build((None, inner))
         if self.use_bn:
-            self.bn = keras.layers.BatchNormalization(
+            bn = SyncBatchNormalization if self.synchronized_bn else keras.layers.BatchNormalization
+            self.bn = bn(
                 axis=-1,
                 momentum=self.bn_momentum,
                 epsilon=self.bn_epsilon,
                 gamma_initializer="zeros",
-                synchronized=self.synchronized_bn,
                 name="bn",
                 dtype=self.dtype_policy,
             )

@@ -10,6 +10,7 @@ import keras
 
 from keras_nonlocal.layers import NonLocal3D
 from keras_nonlocal.layers.preprocessing import SPECS, VideoPreprocessing
+from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 WIDTHS = (64, 128, 256, 512)
@@ -230,10 +231,10 @@ class _Builder:
         )(x)
 
     def bn(self, x, name, zero_gamma=False):
-        return keras.layers.BatchNormalization(
+        layer = SyncBatchNormalization if self.synchronized_bn else keras.layers.BatchNormalization
+        return layer(
             epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,
             gamma_initializer="zeros" if zero_gamma else "ones",
-            synchronized=self.synchronized_bn,
         )(x)
 
     def bn_relu(self, x, prefix):

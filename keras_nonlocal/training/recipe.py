@@ -53,6 +53,7 @@ class Recipe:
     clipnorm: float = 0.0  # 0: off
     mixed_precision: str = "float32"  # "float32", "bfloat16", "float16"
     synchronized_bn: bool = False  # BN statistics over all replicas
+    freeze_bn: bool = False  # BN in inference mode, statistics and scale/offset fixed
     # running
     strategy: str = "auto"  # "auto", "default", "mirrored", "multiworker", "tpu"
     output_dir: str = "runs/run"

@@ -124,7 +124,12 @@ def build_model(recipe, num_classes):
         kwargs["num_nonlocal"] = recipe.num_nonlocal
     if recipe.weights and recipe.weights != "imagenet" and not os.path.exists(recipe.weights):
         raise ValueError(f"Weights file not found. Received: weights={recipe.weights!r}")
-    return zoo.build(recipe.model, weights=recipe.weights or None, **kwargs)
+    model = zoo.build(recipe.model, weights=recipe.weights or None, **kwargs)
+    if recipe.freeze_bn:
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False  # Keras 3: also runs it in inference mode
+    return model
 
 
 def compile_model(model, recipe):
@@ -212,16 +217,46 @@ def plot_curves(csv_path, png_path):
     plt.close(fig)
 
 
-def _worker_index(strategy):
-    """0 for the chief (or a single machine), the task index + 1 otherwise."""
+def _worker_name(strategy):
+    """'' for the chief (or a single machine), else e.g. 'worker-1'."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
-        return 0
+        return ""
     task_type, task_id = resolver.task_type, resolver.task_id
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     if task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0):
-        return 0
-    return task_id + 1
+        return ""
+    return f"{task_type}-{task_id}"
+
+
+def _prepare_fit(model, dataset, strategy):
+    """Works around Keras 3.15 `fit` under a distribution strategy.
+
+    1. `fit` builds the compile state (optimizer, metrics) by iterating the
+       dataset once and starting again, so training would see the second
+       pass of the seeded stream (other clips than without a strategy); and
+       under MultiWorkerMirroredStrategy the reduce of that first batch fails
+       ("Attempt to convert a value (PerReplica...)", keras-team/keras#20585).
+       The model is already built, so the state is built here from the
+       dataset's spec and `fit`'s own step is off.
+    2. Under MultiWorkerMirroredStrategy `fit` reduces the step's logs with
+       `strategy.reduce("MEAN", v, axis=0)`, which fails for scalars
+       ("Invalid reduction dimension 0"). The steps here return each log as
+       a 1-vector, so the reduce is the mean over the workers.
+    """
+    if strategy is tf.distribute.get_strategy():
+        return
+    with strategy.scope():
+        model._symbolic_build(data_batch=dataset.element_spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def as_vectors(step):
+        return lambda batch: {k: tf.reshape(v, [1]) for k, v in step(batch).items()}
+
+    model.train_step = as_vectors(model.train_step)
+    model.test_step = as_vectors(model.test_step)
 
 
 def train(recipe, verbose="auto"):
@@ -245,11 +280,11 @@ def train(recipe, verbose="auto"):
         keras.mixed_precision.set_global_policy(f"mixed_{recipe.mixed_precision}")
     strategy = make_strategy(recipe.strategy)
     check_batch(recipe.batch_size, strategy)
-    worker = _worker_index(strategy)
+    worker = _worker_name(strategy)
     if worker:
         # Every worker saves (saving reads distributed variables together);
         # only the chief's files are the run's, the others go to a sub-folder.
-        recipe = dataclasses.replace(recipe, output_dir=os.path.join(recipe.output_dir, f"worker-{worker}"))
+        recipe = dataclasses.replace(recipe, output_dir=os.path.join(recipe.output_dir, worker))
     folder = os.path.join(recipe.output_dir, "checkpoints")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(recipe.output_dir, "recipe.json"), "w") as f:
@@ -303,6 +338,7 @@ def train(recipe, verbose="auto"):
         keras.callbacks.TensorBoard(os.path.join(recipe.output_dir, "tensorboard")),
         data.SkippedVideosReport(skip_log),
     ]
+    _prepare_fit(model, dataset, strategy)
     model.fit(dataset, epochs=recipe.steps // recipe.checkpoint_every,
               initial_epoch=start_step // recipe.checkpoint_every,
               steps_per_epoch=recipe.checkpoint_every, validation_data=validation,

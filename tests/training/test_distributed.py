@@ -2,6 +2,7 @@
 a machine without a TPU allows."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -25,37 +26,97 @@ except ValueError as error:
 """
 
 
+MULTIWORKER = """
+import json, os, sys
+os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": sys.argv[1].split(",")},
+                                      "task": {"type": "worker", "index": int(sys.argv[2])}})
+from keras_nonlocal import training
+training.train(training.load_recipe(None, sys.argv[3:]), verbose=0)
+"""
+
+
 def _run(overrides):
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
     return subprocess.run([sys.executable, "-c", TWO_CPUS, *overrides], env=env,
                           capture_output=True, text=True, timeout=600)
 
 
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _run_two_workers(overrides):
+    """Two worker processes on loopback; both are killed if one hangs."""
+    workers = ",".join(f"localhost:{p}" for p in _free_ports(2))
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    procs = [subprocess.Popen([sys.executable, "-c", MULTIWORKER, workers, str(i), *overrides],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    try:
+        outputs = [p.communicate(timeout=600)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    return [p.returncode for p in procs], outputs
+
+
 def _final(out, step):
     path = os.path.join(out, "checkpoints", f"ckpt-{step:08d}.keras")
-    return [np.asarray(w) for w in keras.saving.load_model(path, compile=False).get_weights()]
+    model = keras.saving.load_model(path, compile=False)
+    return {w.path: np.asarray(w) for w in model.weights}
 
 
-def test_mirrored_trains_over_two_replicas_from_the_same_start(tiny_videos, tmp_path):
-    """Two replicas train, checkpoint and start from the same weights as one
-    replica (learning rate 0: conv kernels equal exactly).
+# Frozen BN (inference mode): with BN batch statistics over 4 tiny clips this
+# random model is so ill-conditioned that permuting the batch on ONE device
+# changes the float32 gradient by up to 144% (measured), so "the same weights"
+# is not defined to any tolerance. With BN frozen, two replicas' gradient
+# matched one replica's to 1e-6 (relative); 2 steps are compared here.
+EQUAL = dict(steps=2, checkpoint_every=2, freeze_bn=True)
+RTOL = 1e-4  # of each tensor's largest magnitude
 
-    Not asserted, because it does not hold: equal weights after real steps.
-    BN statistics differ between one replica and two (per-replica BN by
-    design; with Keras' synchronized BN the moving variance of conv1 still
-    differed by ~1.6e3 after 2 steps), and the difference grows from there.
-    """
-    common = dict(steps=2, checkpoint_every=2, base_lr=0.0, weight_decay=0.0)
-    single, mirrored = str(tmp_path / "single"), str(tmp_path / "mirrored")
-    for out, strategy in ((single, "default"), (mirrored, "mirrored")):
-        done = _run(tiny_overrides(tiny_videos, out, strategy=strategy, **common))
-        assert done.returncode == 0 and "ERROR" not in done.stdout, done.stderr[-3000:]
-    model = keras.saving.load_model(os.path.join(single, "checkpoints", "ckpt-00000002.keras"),
-                                    compile=False)
-    kernels = [i for i, w in enumerate(model.weights) if w.path.endswith("kernel")]
-    a, b = _final(single, 2), _final(mirrored, 2)
-    for i in kernels:
-        np.testing.assert_array_equal(a[i], b[i])
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        scale = np.abs(a[name]).max() + 1e-12
+        np.testing.assert_allclose(b[name] / scale, a[name] / scale, rtol=0, atol=RTOL, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def single_replica(tiny_videos, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("single"))
+    done = _run(tiny_overrides(tiny_videos, out, strategy="default", **EQUAL))
+    assert done.returncode == 0 and "ERROR" not in done.stdout, done.stderr[-3000:]
+    return _final(out, 2)
+
+
+def test_mirrored_gives_the_weights_of_one_replica(tiny_videos, tmp_path, single_replica):
+    """MirroredStrategy over 2 logical CPUs: same clips (the strategy no
+    longer makes `fit` start a second pass of the stream), same start, same
+    weights after 2 steps as one replica on the same global batch and seed."""
+    out = str(tmp_path / "mirrored")
+    done = _run(tiny_overrides(tiny_videos, out, strategy="mirrored", **EQUAL))
+    assert done.returncode == 0 and "ERROR" not in done.stdout, done.stderr[-3000:]
+    _assert_same_weights(single_replica, _final(out, 2))
+
+
+def test_multiworker_gives_the_weights_of_one_replica(tiny_videos, tmp_path, single_replica):
+    """MultiWorkerMirroredStrategy with 2 worker processes on loopback
+    (TF_CONFIG): both train, the chief writes the run, the other worker its
+    own sub-folder, and both end with the single replica's weights."""
+    out = str(tmp_path / "multiworker")
+    codes, outputs = _run_two_workers(tiny_overrides(tiny_videos, out, strategy="multiworker", **EQUAL))
+    assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    chief, other = _final(out, 2), _final(os.path.join(out, "worker-1"), 2)
+    assert os.path.exists(os.path.join(out, "curves.png"))
+    _assert_same_weights(single_replica, chief)
+    _assert_same_weights(chief, other)
 
 
 def test_batch_that_does_not_split_is_an_error(tiny_videos, tmp_path):

@@ -1,0 +1,116 @@
+"""The demo's built-in dataset: "are the two marked patches the same?"
+
+Each video (H.264, written with PyAV) is a gray field on which coloured
+patches appear. Two of them carry a white frame, the *marks*: the first is
+shown at a random place in the early frames, the second at another random
+place in the late frames. Two unmarked *distractors* appear at the same
+times. A patch is a 2 x 2 grid of colours drawn for every video from a
+palette (`PALETTE`), so a video's patches are new to the model. The label is
+`same` when the two marks show the same grid, else `different` (half each);
+distractors may repeat a mark's grid, so "some grid appears twice" does not
+give the answer.
+
+Why local features plus global pooling fail (the C2D baseline): a C2D sees
+each frame alone, so no feature ever holds both marks (they are never in
+the same frame), and the classifier is linear in the average of the
+features. Its score is then `s(A) + s(B) + distractors` for marks A, B.
+Being right would need `s(a) + s(a) > t` for every grid a and `s(a) + s(b)
+< t` for every a != b; adding the two cases for a pair (a, b) and (b, a)
+gives a contradiction, so the best such model is at chance (50%). A
+non-local block compares the two marks directly, across space and time.
+"""
+
+import os
+
+import numpy as np
+
+FRAMES = 16
+HEIGHT, WIDTH = 64, 80
+PATCH = 16  # a patch with its frame; the 2 x 2 grid inside is 12 x 12
+EARLY, LATE = range(0, 6), range(10, 16)
+PALETTE = np.array([
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180),
+], dtype=np.uint8)
+CLASSES = ("different", "same")
+
+
+def random_grid(rng):
+    """A 2 x 2 grid of palette indices."""
+    return rng.integers(len(PALETTE), size=(2, 2))
+
+
+def _patch(grid, marked):
+    patch = np.full((PATCH, PATCH, 3), 128, np.uint8)
+    if marked:
+        patch[:] = 255
+    cells = PALETTE[grid].repeat(6, axis=0).repeat(6, axis=1)
+    patch[2:14, 2:14] = cells
+    return patch
+
+
+def _places(rng, count):
+    """Non-overlapping top-left corners inside the central 64 x 64 (what
+    every crop of a 64-pixel short side keeps)."""
+    left = (WIDTH - HEIGHT) // 2
+    cells = rng.permutation(16)[:count]  # a 4 x 4 layout of 16-pixel cells
+    return [(int(c // 4) * PATCH, left + int(c % 4) * PATCH) for c in cells]
+
+
+def make_example(rng):
+    """Frames `(FRAMES, HEIGHT, WIDTH, 3)` uint8 and the label (1 = same)."""
+    same = bool(rng.integers(2))
+    first = random_grid(rng)
+    second = first.copy() if same else random_grid(rng)
+    while not same and np.array_equal(first, second):
+        second = random_grid(rng)
+    # a distractor repeats a mark's grid half of the time
+    distractors = [first.copy() if rng.integers(2) else random_grid(rng),
+                   second.copy() if rng.integers(2) else random_grid(rng)]
+    noise = rng.integers(-6, 7, size=(FRAMES, HEIGHT, WIDTH, 3))
+    frames = (128 + noise).astype(np.uint8)
+    early_places, late_places = _places(rng, 2), _places(rng, 2)
+    shown = [
+        (EARLY, early_places[0], first, True), (EARLY, early_places[1], distractors[0], False),
+        (LATE, late_places[0], second, True), (LATE, late_places[1], distractors[1], False),
+    ]
+    for times, (y, x), grid, marked in shown:
+        frames[times.start:times.stop, y:y + PATCH, x:x + PATCH] = _patch(grid, marked)
+    return frames, int(same)
+
+
+def write_video(path, frames, fps=8):
+    """Writes uint8 RGB frames as an H.264 .mp4 with PyAV."""
+    import av
+
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv444p"  # keep the colours of small patches
+        stream.options = {"crf": "12", "g": str(FRAMES)}
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def make_dataset(root, num_train=600, num_val=200, seed=0):
+    """Writes `root/{train,val}/{different,same}/*.mp4` and returns
+    `{"train": folder, "val": folder}`. Existing complete folders are kept
+    (a `done` file marks them), so a second call is free."""
+    rng = np.random.default_rng(seed)
+    folders = {}
+    for split, count in (("train", num_train), ("val", num_val)):
+        folder = os.path.join(root, split)
+        folders[split] = folder
+        done = os.path.join(folder, f"done-{count}-{seed}")
+        split_rng = np.random.default_rng(rng.integers(2**63))
+        if os.path.exists(done):
+            continue
+        for name in CLASSES:
+            os.makedirs(os.path.join(folder, name), exist_ok=True)
+        for i in range(count):
+            frames, label = make_example(split_rng)
+            write_video(os.path.join(folder, CLASSES[label], f"{i:05d}.mp4"), frames)
+        open(done, "w").close()
+    return folders
