@@ -55,11 +55,7 @@ def attention_maps(model_or_layer, inputs, block=None):
     ((1, 14, 14), (1, 7, 7), (1, 196, 49))
     """
     layer = _find_block(model_or_layer, block)
-    rank = len(model_or_layer.inputs[0].shape) if layer is not model_or_layer else layer.rank + 2
-    inputs = np.asarray(inputs, "float32")
-    if inputs.ndim == rank - 1:
-        inputs = inputs[None]
-    features = inputs
+    features = inputs = _batched(model_or_layer, inputs)
     if layer is not model_or_layer:
         features = keras.Model(model_or_layer.inputs[0], layer.input)(inputs)
     _, attention = layer(features, training=False, return_attention=True)
@@ -183,9 +179,7 @@ def visualize(model, videos, output_dir, block=None, queries=None, top_k=20, mod
                                     crop_size or spec["crop_size"]) for p in names])
         names = [os.path.splitext(os.path.basename(os.fspath(p)))[0] for p in names]
     else:
-        clips = np.asarray(videos)
-        rank = model.rank + 2 if isinstance(model, NonLocalBase) else len(model.inputs[0].shape)
-        clips = clips[None] if clips.ndim == rank - 1 else clips
+        clips = _batched(model, videos)
         names = [f"clip{i}" for i in range(len(clips))]
     info = attention_maps(model, clips, block)
     os.makedirs(output_dir, exist_ok=True)
@@ -212,6 +206,13 @@ def _find_block(model_or_layer, block):
     if block not in layers:
         raise ValueError(f"Unknown block. Available: {', '.join(layers)}. Received: block={block!r}")
     return layers[block]
+
+
+def _batched(model_or_layer, inputs):
+    layer = isinstance(model_or_layer, NonLocalBase)
+    rank = model_or_layer.rank + 2 if layer else len(model_or_layer.inputs[0].shape)
+    inputs = np.asarray(inputs, "float32")
+    return inputs[None] if inputs.ndim == rank - 1 else inputs
 
 
 def _dense(attention, scope):
@@ -332,5 +333,5 @@ def _clip_spec(model):
 
     try:
         return zoo.preprocessing_spec(model)
-    except (ValueError, AttributeError):
+    except ValueError:
         return dict(num_frames=32, frame_stride=2, crop_size=224)
