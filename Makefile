@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo tour test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	KERAS_BACKEND=tensorflow $(VENV)/bin/keras-nonlocal demo
+	KERAS_BACKEND=tensorflow $(VENV)/bin/keras-nonlocal demo --out demo_output
+
+tour: $(STAMP)
+	KERAS_BACKEND=tensorflow $(VENV)/bin/keras-nonlocal tour
 
 # One process per Keras backend (the backend is fixed at import time).
 test: $(STAMP)

@@ -5,6 +5,13 @@ import sys
 
 
 def _demo(args):
+    from keras_nonlocal.demo import experiment
+
+    experiment.run(output_dir=args.out, seeds=args.seeds, quick=args.quick, workers=args.workers)
+    return 0
+
+
+def _tour(args):
     from keras_nonlocal import showcase
 
     showcase.run(quick=args.quick, seed=args.seed)
@@ -200,11 +207,22 @@ def build_parser():
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="a short tour of the non-local layers on built-in data"
+        "demo", help="C2D vs NL-C2D trained and tested on built-in videos made for non-local"
     )
-    demo.add_argument("--quick", action="store_true", help="smaller shapes")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
+    demo.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                      help="one training run per model and seed (default 0 1 2)")
+    demo.add_argument("--quick", action="store_true",
+                      help="a few videos and steps: checks the machinery, not the result")
+    demo.add_argument("--workers", type=int, default=1,
+                      help="training runs at once, one process each (default 1)")
     demo.set_defaults(func=_demo)
+    tour = commands.add_parser(
+        "tour", help="a short tour of the non-local layers: every mode, exact and memory-bounded"
+    )
+    tour.add_argument("--quick", action="store_true", help="smaller shapes")
+    tour.add_argument("--seed", type=int, default=0)
+    tour.set_defaults(func=_tour)
     summary = commands.add_parser(
         "summary", help="params and FLOPs (multiply-accumulates) of a zoo model, per stage"
     )

@@ -7,6 +7,7 @@ the wrong type is an error at start-up naming the key and the valid ones.
 import dataclasses
 import difflib
 import os
+import sys
 import tomllib
 import typing
 
@@ -166,11 +167,14 @@ def _validate(recipe):
 
 
 def resolve_recipe_path(name):
-    """A recipe file path, or the name of one in the repository's `zoo/` folder."""
+    """A recipe file path, or the name of one in the repository's `zoo/recipes/`
+    (or, for an installed wheel, `<prefix>/share/keras_nonlocal/recipes/`)."""
     if os.path.exists(name):
         return name
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    candidate = os.path.join(here, "zoo", "recipes", name if name.endswith(".toml") else name + ".toml")
-    if os.path.exists(candidate):
-        return candidate
+    file = name if name.endswith(".toml") else name + ".toml"
+    for folder in (os.path.join(here, "zoo", "recipes"),
+                   os.path.join(sys.prefix, "share", "keras_nonlocal", "recipes")):
+        if os.path.exists(os.path.join(folder, file)):
+            return os.path.join(folder, file)
     raise ValueError(f"Recipe not found (a .toml path or a name in zoo/recipes/). Received: recipe={name!r}")

@@ -1,0 +1,180 @@
+"""The demo: C2D against NL-C2D on the built-in "same marked patches?" task.
+
+Generates the videos (`dataset.py`), trains both models for every seed with
+the real recipe (`zoo/recipes/demo_nl_c2d.toml`) and `training.train`, tests
+them the paper's way (several clips x 3 crops, scores averaged per video)
+with `training.evaluate`, and writes a table, the training curves and
+attention pictures of the non-local model to the output folder.
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+
+from keras_nonlocal import data
+from keras_nonlocal import training
+from keras_nonlocal import visualize
+from keras_nonlocal import zoo
+from keras_nonlocal.demo import dataset
+
+MODELS = ("c2d_r50", "nl_c2d_r50")
+RECIPE = "demo_nl_c2d"
+# The full demo, and a quick one that checks the machinery in the tests.
+SETTINGS = {
+    False: dict(num_train=1000, num_val=200, steps=400, checkpoint_every=100),
+    True: dict(num_train=24, num_val=8, steps=4, checkpoint_every=2),
+}
+
+
+def _recipe(model, seed, folders, out, settings):
+    overrides = [f"model={model}", f"seed={seed}", f"train_data={folders['train']}",
+                 "val_data=", f"output_dir={out}", f"steps={settings['steps']}",
+                 f"checkpoint_every={settings['checkpoint_every']}"]
+    if not model.startswith("nl_"):
+        overrides.append("num_nonlocal=0")  # the recipe's count would add blocks to C2D
+    return training.load_recipe(RECIPE, overrides)
+
+
+def _evaluate(model, recipe, folder, output):
+    videos = data.read_videos(folder)
+    return training.evaluate(
+        model, videos, num_frames=recipe.num_frames, frame_stride=recipe.frame_stride,
+        num_clips=recipe.eval_clips, num_crops=recipe.eval_crops,
+        short_side=recipe.eval_short_side, batch_size=32, output=output)
+
+
+def _cost(recipe):
+    stages = zoo.summary(recipe.model, recipe.num_frames, recipe.crop_size, print_fn=None,
+                         classes=2, base_width=recipe.base_width, sampling=recipe.sampling,
+                         num_nonlocal=recipe.num_nonlocal)
+    return stages["total"]["params"], stages["total"]["macs"]
+
+
+def plot_curves(runs, path):
+    """Training loss and accuracy of every run (from each `log.csv`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    colours = {"c2d_r50": "tab:blue", "nl_c2d_r50": "tab:red"}
+    for run in runs:
+        rows = np.atleast_1d(np.genfromtxt(os.path.join(run["output_dir"], "log.csv"),
+                                           delimiter=",", names=True))
+        steps = (rows["epoch"] + 1) * run["checkpoint_every"]
+        label = f"{run['model']} seed {run['seed']}"
+        for axis, key in zip(axes, ("loss", "accuracy")):
+            axis.plot(steps, rows[key], color=colours[run["model"]], alpha=0.7, label=label)
+    for axis, key in zip(axes, ("training loss", "training accuracy (clips)")):
+        axis.set_title(key)
+        axis.set_xlabel("step")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def format_table(rows):
+    """The results as a Markdown table."""
+    lines = ["| model | top-1 (mean ± std over seeds) | per seed | params | GFLOPs | train time / run |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        per_seed = ", ".join(f"{a:.1f}" for a in r["accuracy"])
+        lines.append(
+            f"| {r['model']} | {np.mean(r['accuracy']):.1f} ± {np.std(r['accuracy']):.1f} | "
+            f"{per_seed} | {r['params'] / 1e6:.2f} M | {r['macs'] / 1e9:.3f} | "
+            f"{np.mean(r['train_seconds']):.0f} s |")
+    return "\n".join(lines)
+
+
+def _train_and_test(name, seed, folders, output_dir, settings):
+    """One training run and its multi-view test (also in a worker process)."""
+    out = os.path.join(output_dir, "runs", f"{name}-seed{seed}")
+    recipe = _recipe(name, seed, folders, out, settings)
+    began = time.perf_counter()
+    result = training.train(recipe, verbose=0)
+    seconds = time.perf_counter() - began
+    metrics = _evaluate(result["model"], recipe, folders["val"],
+                        os.path.join(out, "test_metrics.json"))
+    return dict(model=name, seed=seed, output_dir=out, checkpoint_every=recipe.checkpoint_every,
+                accuracy=100 * metrics["top1"], views=metrics["views_per_video"],
+                train_seconds=seconds, checkpoint=result["checkpoints"][0][1],
+                clip=(recipe.num_frames, recipe.frame_stride, recipe.crop_size))
+
+
+def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=1, print_fn=print):
+    """Runs the demo; returns the result rows (one per model).
+
+    Args:
+        output_dir: where the videos, runs, table, curves and pictures go.
+        seeds: one training run per model and seed.
+        quick: a few videos and steps (checks the machinery, not the claim).
+        workers: training runs at once, each in its own process (the
+            "train time" of a run is then its wall time beside the others).
+        print_fn: where progress and the table are printed.
+    """
+    settings = SETTINGS[bool(quick)]
+    start = time.perf_counter()
+    folders = dataset.make_dataset(os.path.join(output_dir, "data"), settings["num_train"],
+                                   settings["num_val"], seed=2018)
+    print_fn(f"videos: {settings['num_train']} train, {settings['num_val']} test in "
+             f"{os.path.join(output_dir, 'data')} ({time.perf_counter() - start:.0f} s)")
+    jobs = [(name, seed) for name in MODELS for seed in seeds]
+    if workers > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(_train_and_test, *zip(*jobs), [folders] * len(jobs),
+                                    [output_dir] * len(jobs), [settings] * len(jobs)))
+    else:
+        results = [_train_and_test(name, seed, folders, output_dir, settings)
+                   for name, seed in jobs]
+    rows, runs = [], []
+    for name in MODELS:
+        mine = [r for r in results if r["model"] == name]
+        for r in mine:
+            print_fn(f"{name} seed {r['seed']}: top-1 {r['accuracy']:.1f}% ({r['views']} views "
+                     f"per video), trained in {r['train_seconds']:.0f} s")
+        runs += mine
+        recipe = _recipe(name, seeds[0], folders, mine[0]["output_dir"], settings)
+        params, macs = _cost(recipe)
+        rows.append(dict(model=name, accuracy=[r["accuracy"] for r in mine],
+                         train_seconds=[r["train_seconds"] for r in mine],
+                         params=params, macs=macs))
+
+    table = format_table(rows)
+    with open(os.path.join(output_dir, "results.md"), "w") as f:
+        f.write(table + "\n")
+    with open(os.path.join(output_dir, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    plot_curves(runs, os.path.join(output_dir, "curves.png"))
+    nl_run = next(r for r in runs if r["model"] == "nl_c2d_r50")
+    pictures = _attention_pictures(nl_run, folders["val"], os.path.join(output_dir, "attention"))
+    print_fn("")
+    print_fn(table)
+    print_fn("")
+    print_fn(f"table: {os.path.join(output_dir, 'results.md')}; training curves: "
+             f"{os.path.join(output_dir, 'curves.png')}; attention pictures: "
+             f"{os.path.join(output_dir, 'attention')} ({len(pictures)} PNGs); "
+             f"total {time.perf_counter() - start:.0f} s")
+    return rows
+
+
+def _attention_pictures(run, folder, out):
+    """Arrows and heat maps of a trained NL-C2D on one test video per class."""
+    import keras
+
+    model = keras.saving.load_model(run["checkpoint"], compile=False)
+    paths = []
+    for name in dataset.CLASSES:
+        video = sorted(os.listdir(os.path.join(folder, name)))[0]
+        for mode in ("arrows", "heatmap"):
+            paths += visualize.visualize(
+                model, [os.path.join(folder, name, video)], out, mode=mode,
+                num_frames=run["clip"][0], frame_stride=run["clip"][1], crop_size=run["clip"][2])
+    return paths

@@ -1,0 +1,74 @@
+"""The demo: its generated videos, and a quick run through the CLI."""
+
+import json
+import os
+
+import numpy as np
+
+from keras_nonlocal import cli
+from keras_nonlocal import data
+from keras_nonlocal.demo import dataset
+
+
+def _mark_colours(frames):
+    """Palette indices of the two marks (white-framed patches), early and late,
+    read back from decoded frames."""
+    found = []
+    for t in (dataset.EARLY.start, dataset.LATE.start):
+        frame = frames[t].astype(int)
+        for y in range(0, dataset.HEIGHT - dataset.PATCH + 1):
+            for x in range(0, dataset.WIDTH - dataset.PATCH + 1):
+                patch = frame[y:y + dataset.PATCH, x:x + dataset.PATCH]
+                border = np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]])
+                if border.min() > 200:
+                    centre = patch[3:-3, 3:-3].reshape(-1, 3).mean(axis=0)
+                    found.append(int(np.argmin(np.abs(dataset.PALETTE - centre).sum(axis=1))))
+                    break
+            else:
+                continue
+            break
+    return found
+
+
+def test_generated_videos_decode_and_carry_their_label(tmp_path, rng):
+    folders = dataset.make_dataset(str(tmp_path), num_train=12, num_val=4,
+                                   seed=int(rng.integers(1000)))
+    videos = data.read_videos(folders["train"])
+    assert videos.class_names == list(dataset.CLASSES) and len(videos) == 12
+    for path, label in zip(videos.paths, videos.labels):
+        info = data.probe(path)
+        assert (info.num_frames, info.height, info.width) == (dataset.FRAMES, dataset.HEIGHT,
+                                                              dataset.WIDTH)
+        first, second = _mark_colours(data.read_frames(path, list(range(dataset.FRAMES))))
+        assert (first == second) == (label[0] == dataset.CLASSES.index("same"))
+    # a second call keeps the finished folders
+    stamp = os.path.getmtime(videos.paths[0])
+    dataset.make_dataset(str(tmp_path), num_train=12, num_val=4, seed=0)
+    assert os.path.getmtime(videos.paths[0]) == stamp
+
+
+def test_marks_never_share_a_frame_and_classes_are_balanced(rng):
+    labels = []
+    for _ in range(200):
+        frames, label = dataset.make_example(rng)
+        labels.append(label)
+        white = (frames.min(axis=-1) > 240).reshape(dataset.FRAMES, -1).any(axis=1)
+        assert not white[dataset.EARLY.stop:dataset.LATE.start].any()
+        assert white[list(dataset.EARLY)].all() and white[list(dataset.LATE)].all()
+    assert 70 < sum(labels) < 130
+
+
+def test_quick_demo_through_the_cli(tmp_path, capsys):
+    out = str(tmp_path / "demo")
+    assert cli.main(["demo", "--quick", "--seeds", "0", "--workers", "2", "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "| c2d_r50 |" in printed and "| nl_c2d_r50 |" in printed
+    rows = json.load(open(os.path.join(out, "results.json")))
+    assert [r["model"] for r in rows] == ["c2d_r50", "nl_c2d_r50"]
+    assert rows[1]["params"] > rows[0]["params"] and rows[1]["macs"] > rows[0]["macs"]
+    assert all(0 <= a <= 100 for r in rows for a in r["accuracy"])
+    assert os.path.exists(os.path.join(out, "curves.png"))
+    pictures = os.listdir(os.path.join(out, "attention"))
+    assert len([p for p in pictures if p.endswith(".png")]) == 4
+    metrics = json.load(open(os.path.join(out, "runs", "nl_c2d_r50-seed0", "test_metrics.json")))
+    assert metrics["views_per_video"] == 2 * 3
