@@ -32,16 +32,22 @@ def _parse_clip(text):
     return values[0], values[1]
 
 
+def _options(items):
+    """`--set key=value` items as builder keyword arguments (ints where digits)."""
+    kwargs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"options are key=value. Received: {item!r}")
+        kwargs[key] = int(value) if value.isdigit() else value
+    return kwargs
+
+
 def _summary(args):
     from keras_nonlocal import zoo
 
     frames, size = args.input
-    kwargs = {}
-    for item in args.options:
-        key, _, value = item.partition("=")
-        if not _:
-            raise SystemExit(f"options are key=value. Received: {item!r}")
-        kwargs[key] = int(value) if value.isdigit() else value
+    kwargs = _options(args.options)
     try:
         zoo.summary(args.model, frames, size, **kwargs)
     except ValueError as error:
@@ -177,12 +183,7 @@ def _export(args):
 def _visualize(args):
     from keras_nonlocal import visualize
 
-    kwargs = {}
-    for item in args.options:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"options are key=value. Received: {item!r}")
-        kwargs[key] = int(value) if value.isdigit() else value
+    kwargs = _options(args.options)
     try:
         paths = visualize.visualize(
             args.model, args.videos, args.out, block=args.block, queries=args.query,
