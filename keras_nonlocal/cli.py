@@ -215,8 +215,8 @@ def build_parser():
                       help="one training run per model and seed (default 0 1 2)")
     demo.add_argument("--quick", action="store_true",
                       help="a few videos and steps: checks the machinery, not the result")
-    demo.add_argument("--workers", type=int, default=1,
-                      help="training runs at once, one process each (default 1)")
+    demo.add_argument("--workers", type=int, default=2,
+                      help="training runs at once, one process each, sharing the cores (default 2)")
     demo.set_defaults(func=_demo)
     tour = commands.add_parser(
         "tour", help="a short tour of the non-local layers: every mode, exact and memory-bounded"

@@ -342,7 +342,7 @@ def train(recipe, verbose="auto"):
     model.fit(dataset, epochs=recipe.steps // recipe.checkpoint_every,
               initial_epoch=start_step // recipe.checkpoint_every,
               steps_per_epoch=recipe.checkpoint_every, validation_data=validation,
-              callbacks=callbacks, verbose=verbose)
+              callbacks=callbacks, verbose=verbose, shuffle=False)  # the stream is shuffled
     if os.path.exists(csv_path) and os.path.getsize(csv_path):
         plot_curves(csv_path, os.path.join(recipe.output_dir, "curves.png"))
     with open(os.path.join(recipe.output_dir, "classes.txt"), "w") as f:

@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_nonlocal import cli
 from keras_nonlocal import data
+from keras_nonlocal import training
 from keras_nonlocal.demo import dataset
 
 
@@ -71,4 +72,6 @@ def test_quick_demo_through_the_cli(tmp_path, capsys):
     pictures = os.listdir(os.path.join(out, "attention"))
     assert len([p for p in pictures if p.endswith(".png")]) == 4
     metrics = json.load(open(os.path.join(out, "runs", "nl_c2d_r50-seed0", "test_metrics.json")))
-    assert metrics["views_per_video"] == 2 * 3
+    recipe = training.load_recipe("demo_nl_c2d")
+    assert metrics["views_per_video"] == recipe.eval_clips * recipe.eval_crops
+    assert "points above C2D" in printed
