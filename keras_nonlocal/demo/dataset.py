@@ -61,6 +61,20 @@ def make_example(rng):
     return frames, int(same)
 
 
+def find_marks(frames):
+    """Where the marks are in (decoded) frames `(T, HEIGHT, WIDTH, 3)`: a list of
+    `(t, y, x)`, the frame index and top-left corner of each white-framed patch."""
+    found = []
+    for t, frame in enumerate(np.asarray(frames, dtype=int)):
+        for y in range(0, HEIGHT - PATCH + 1, PATCH):
+            for x in range(0, WIDTH - PATCH + 1, PATCH):
+                patch = frame[y:y + PATCH, x:x + PATCH]
+                border = np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]])
+                if border.min() > 200:
+                    found.append((t, y, x))
+    return found
+
+
 def write_video(path, frames, fps=8):
     """Writes uint8 RGB frames as an H.264 .mp4 with PyAV."""
     import av

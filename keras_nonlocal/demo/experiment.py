@@ -184,16 +184,31 @@ def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=2, print
     return rows
 
 
+def mark_queries(clip, grid):
+    """The positions of the marks' centres on a block's `(T, H, W)` grid: the
+    queries of the demo's pictures (what does a mark look at?)."""
+    queries = []
+    for t, y, x in dataset.find_marks(clip):
+        query = (t * grid[0] // len(clip), (y + dataset.PATCH // 2) * grid[1] // dataset.HEIGHT,
+                 (x + dataset.PATCH // 2) * grid[2] // dataset.WIDTH)
+        if query not in queries:
+            queries.append(query)
+    return queries or None  # None: visualize picks them
+
+
 def _attention_pictures(run, folder, out):
-    """Arrows and heat maps of a trained NL-C2D on one test video per class."""
+    """Arrows and heat maps of a trained NL-C2D on one test video per class,
+    from the marks (the first block, res3)."""
     import keras
 
     model = keras.saving.load_model(run["checkpoint"], compile=False)
     paths = []
     for name in dataset.CLASSES:
-        video = sorted(os.listdir(os.path.join(folder, name)))[0]
+        video = os.path.join(folder, name, sorted(os.listdir(os.path.join(folder, name)))[0])
+        clip = visualize.load_clip(video, *run["clip"])
+        queries = mark_queries(clip, visualize.attention_maps(model, clip)["grid"])
         for mode in ("arrows", "heatmap"):
             paths += visualize.visualize(
-                model, [os.path.join(folder, name, video)], out, mode=mode,
+                model, [video], out, queries=queries, mode=mode,
                 num_frames=run["clip"][0], frame_stride=run["clip"][1], crop_size=run["clip"][2])
     return paths

@@ -9,25 +9,17 @@ from keras_nonlocal import cli
 from keras_nonlocal import data
 from keras_nonlocal import training
 from keras_nonlocal.demo import dataset
+from keras_nonlocal.demo import experiment
 
 
 def _mark_colours(frames):
-    """Palette indices of the two marks (white-framed patches), early and late,
-    read back from decoded frames."""
+    """Palette indices of the two marks, early and late, read back from decoded frames."""
     found = []
     for t in (dataset.EARLY.start, dataset.LATE.start):
-        frame = frames[t].astype(int)
-        for y in range(0, dataset.HEIGHT - dataset.PATCH + 1):
-            for x in range(0, dataset.WIDTH - dataset.PATCH + 1):
-                patch = frame[y:y + dataset.PATCH, x:x + dataset.PATCH]
-                border = np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]])
-                if border.min() > 200:
-                    centre = patch[3:-3, 3:-3].reshape(-1, 3).mean(axis=0)
-                    found.append(int(np.argmin(np.abs(dataset.PALETTE - centre).sum(axis=1))))
-                    break
-            else:
-                continue
-            break
+        (_, y, x), = [m for m in dataset.find_marks(frames) if m[0] == t]
+        centre = frames[t, y + 3:y + dataset.PATCH - 3, x + 3:x + dataset.PATCH - 3]
+        centre = centre.reshape(-1, 3).mean(axis=0)
+        found.append(int(np.argmin(np.abs(dataset.PALETTE - centre).sum(axis=1))))
     return found
 
 
@@ -57,6 +49,23 @@ def test_marks_never_share_a_frame_and_classes_are_balanced(rng):
         assert not white[dataset.EARLY.stop:dataset.LATE.start].any()
         assert white[list(dataset.EARLY)].all() and white[list(dataset.LATE)].all()
     assert 70 < sum(labels) < 130
+
+
+def test_find_marks_and_the_queries_of_the_pictures(rng):
+    frames, _ = dataset.make_example(rng)
+    marks = dataset.find_marks(frames)
+    assert sorted({t for t, _, _ in marks}) == [*dataset.EARLY, *dataset.LATE]
+    assert len(marks) == len(dataset.EARLY) + len(dataset.LATE)  # one per frame
+    early = next((y, x) for t, y, x in marks if t == 0)
+    late = next((y, x) for t, y, x in marks if t == dataset.FRAMES - 1)
+    for t, (y, x) in ((0, early), (dataset.FRAMES - 1, late)):
+        centre = frames[t, y + dataset.PATCH // 2, x + dataset.PATCH // 2]
+        assert any((centre == colour).all() for colour in dataset.PALETTE)
+    # a 4-frame clip (frames 0, 4, 8, 12) on a block grid of 2 x 4 x 4
+    queries = experiment.mark_queries(frames[[0, 4, 8, 12]], (2, 4, 4))
+    assert queries == [(0, early[0] // 8 + 1, early[1] // 8 + 1),
+                       (1, late[0] // 8 + 1, late[1] // 8 + 1)]
+    assert experiment.mark_queries(np.full((4, 32, 32, 3), 128, np.uint8), (2, 4, 4)) is None
 
 
 def test_quick_demo_through_the_cli(tmp_path, capsys):
