@@ -2,7 +2,7 @@
 
 Generates the videos (`dataset.py`), trains both models for every seed with
 the real recipe (`zoo/recipes/demo_nl_c2d.toml`) and `training.train`, tests
-them the paper's way (several clips x 3 crops, scores averaged per video)
+them the paper's way (the recipe's clips x crops, scores averaged per video)
 with `training.evaluate`, and writes a table, the training curves and
 attention pictures of the non-local model to the output folder.
 """
@@ -202,13 +202,15 @@ def _attention_pictures(run, folder, out):
     import keras
 
     model = keras.saving.load_model(run["checkpoint"], compile=False)
+    os.makedirs(out, exist_ok=True)
     paths = []
     for name in dataset.CLASSES:
-        video = os.path.join(folder, name, sorted(os.listdir(os.path.join(folder, name)))[0])
-        clip = visualize.load_clip(video, *run["clip"])
-        queries = mark_queries(clip, visualize.attention_maps(model, clip)["grid"])
+        video = sorted(os.listdir(os.path.join(folder, name)))[0]
+        clip = visualize.load_clip(os.path.join(folder, name, video), *run["clip"])
+        info = visualize.attention_maps(model, clip)  # one pass for both pictures
+        queries = mark_queries(clip, info["grid"])
         for mode in ("arrows", "heatmap"):
-            paths += visualize.visualize(
-                model, [video], out, queries=queries, mode=mode,
-                num_frames=run["clip"][0], frame_stride=run["clip"][1], crop_size=run["clip"][2])
+            paths.append(os.path.join(
+                out, f"{os.path.splitext(video)[0]}_{info['block']}_{mode}.png"))
+            visualize.plot_attention(clip, info, queries, mode=mode, path=paths[-1])
     return paths

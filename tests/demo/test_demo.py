@@ -14,9 +14,9 @@ from keras_nonlocal.demo import experiment
 
 def _mark_colours(frames):
     """Palette indices of the two marks, early and late, read back from decoded frames."""
-    found = []
+    found, marks = [], dataset.find_marks(frames)
     for t in (dataset.EARLY.start, dataset.LATE.start):
-        (_, y, x), = [m for m in dataset.find_marks(frames) if m[0] == t]
+        (_, y, x), = [m for m in marks if m[0] == t]
         centre = frames[t, y + 3:y + dataset.PATCH - 3, x + 3:x + dataset.PATCH - 3]
         centre = centre.reshape(-1, 3).mean(axis=0)
         found.append(int(np.argmin(np.abs(dataset.PALETTE - centre).sum(axis=1))))
