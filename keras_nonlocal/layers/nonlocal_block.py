@@ -55,8 +55,12 @@ class NonLocalBase(keras.layers.Layer):
         use_bias: biases on the theta, phi, g and W_z projections.
         kernel_initializer: initializer of the projection kernels. Defaults
             to `RandomNormal(stddev=0.01)`, as in the original release.
-        bias_initializer, kernel_regularizer, bias_regularizer: as in
-            `keras.layers.Dense`.
+            Each projection (theta, phi, g, W_z and concatenation's w_f) gets
+            its own copy of the initializer, so they start independent; an
+            initializer with a fixed `seed` gives each copy its own seed
+            (`seed`, `seed + 1`, ...), so the layer stays reproducible.
+        bias_initializer, kernel_regularizer, bias_regularizer,
+        kernel_constraint, bias_constraint: as in `keras.layers.Dense`.
         bn_momentum, bn_epsilon: of the BatchNormalization (0.9 and 1e-5, the
             PyTorch/Caffe2 defaults expressed the Keras way).
         implementation: how the softmax modes are computed. `"auto"`
@@ -65,7 +69,10 @@ class NonLocalBase(keras.layers.Layer):
             and on PyTorch when the shapes allow it, and `"chunked"`
             otherwise. `"dense"` always builds the `N x N` map; `"chunked"`
             processes queries in blocks with a recomputing backward pass
-            (memory `O(N d)`); `"fused"` uses `keras.ops.dot_product_attention`.
+            (memory `O(N d)`); `"fused"` uses `keras.ops.dot_product_attention`,
+            with flash attention as `keras.config.is_flash_attention_enabled()`
+            says (`keras.config.disable_flash_attention()` keeps `"auto"`
+            off the fused path on JAX, where only flash is memory-bounded).
             `"dot_product"` and `"concatenation"` never build the map unless
             `implementation="dense"` or the attention is returned: they are
             computed exactly as `theta (phi^T g) / N` and with a sort over
@@ -80,7 +87,7 @@ class NonLocalBase(keras.layers.Layer):
     Call arguments:
         inputs: tensor of shape `(batch, *positions, channels)`.
         training: whether BatchNormalization runs in training mode.
-        return_attention: if `True`, also return the normalised pairwise
+        return_attention_scores: if `True`, also return the normalised pairwise
             weights `f(x_i, x_j) / C(x)` in float32 (the softmax for the
             Gaussian modes, `f / N` for the others). Their shape is
             `(batch, N, N')` with `N` the number of positions and `N'` the
@@ -88,6 +95,7 @@ class NonLocalBase(keras.layers.Layer):
             order; for NonLocal3D with `scope="space"` it is
             `(batch, T, H*W, H'*W')` and with `scope="time"`
             `(batch, H*W, T, T')`. Building it costs `O(N N')` memory.
+        return_attention: the same, under this package's earlier name.
 
     Returns:
         A tensor of the input's shape, or `(output, attention)`.
@@ -109,6 +117,8 @@ class NonLocalBase(keras.layers.Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         bn_momentum=0.9,
         bn_epsilon=1e-5,
         implementation="auto",
@@ -162,6 +172,8 @@ class NonLocalBase(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
         self.implementation = _check_choice(
@@ -209,38 +221,33 @@ class NonLocalBase(keras.layers.Layer):
         channels = input_shape[-1]
         inner = self.inner_channels or max(1, channels // 2)
         self._inner = inner
-        dense_kwargs = dict(
-            use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            bias_regularizer=self.bias_regularizer,
-            dtype=self.dtype_policy,
-        )
-        in_shape = (None, channels)
-        if self.mode != "gaussian":
-            self.theta = keras.layers.Dense(inner, name="theta", **dense_kwargs)
-            self.phi = keras.layers.Dense(inner, name="phi", **dense_kwargs)
-            self.theta.build(in_shape)
-            self.phi.build(in_shape)
-        self.g = keras.layers.Dense(inner, name="g", **dense_kwargs)
-        self.g.build(in_shape)
-        if self.mode == "concatenation":
-            # w_f of Eq. (5), applied to [theta_i, phi_j]; no bias.
-            self.concat_project = keras.layers.Dense(
-                1,
-                use_bias=False,
-                kernel_initializer=self.kernel_initializer,
+        initializers = iter(_independent_initializers(self.kernel_initializer, 5))
+
+        def dense(units, name, in_depth, **overrides):
+            options = dict(
+                use_bias=self.use_bias,
+                kernel_initializer=next(initializers),
+                bias_initializer=_clone(self.bias_initializer),
                 kernel_regularizer=self.kernel_regularizer,
-                name="concat_project",
+                bias_regularizer=self.bias_regularizer,
+                kernel_constraint=self.kernel_constraint,
+                bias_constraint=self.bias_constraint,
                 dtype=self.dtype_policy,
             )
-            self.concat_project.build((None, 2 * inner))
-        out_kwargs = dict(dense_kwargs)
-        if not self.use_bn:
-            out_kwargs["kernel_initializer"] = "zeros"
-        self.out = keras.layers.Dense(channels, name="out", **out_kwargs)
-        self.out.build((None, inner))
+            options.update(overrides)
+            layer = keras.layers.Dense(units, name=name, **options)
+            layer.build((None, in_depth))
+            return layer
+
+        if self.mode != "gaussian":
+            self.theta = dense(inner, "theta", channels)
+            self.phi = dense(inner, "phi", channels)
+        self.g = dense(inner, "g", channels)
+        if self.mode == "concatenation":
+            # w_f of Eq. (5), applied to [theta_i, phi_j]; no bias.
+            self.concat_project = dense(1, "concat_project", 2 * inner, use_bias=False)
+        zero_out = {} if self.use_bn else {"kernel_initializer": "zeros"}
+        self.out = dense(channels, "out", inner, **zero_out)
         if self.use_bn:
             bn = SyncBatchNormalization if self.synchronized_bn else keras.layers.BatchNormalization
             self.bn = bn(
@@ -256,7 +263,9 @@ class NonLocalBase(keras.layers.Layer):
 
     # ------------------------------------------------------------------- call
 
-    def call(self, inputs, training=None, return_attention=False):
+    def call(self, inputs, training=None, return_attention_scores=False,
+             return_attention=False):
+        return_attention = bool(return_attention_scores or return_attention)
         x = inputs
         keys_source = x
         if self.pool_size is not None and self.subsample_position == "before":
@@ -360,7 +369,8 @@ class NonLocalBase(keras.layers.Layer):
                     f"({q.shape[-1]} channels) and the values g "
                     f"({v.shape[-1]}). Received: implementation='fused'"
                 )
-            return pairwise.fused_softmax_attention(q, k, v, scale), None
+            flash = keras.config.is_flash_attention_enabled()
+            return pairwise.fused_softmax_attention(q, k, v, scale, flash), None
         batch, nk = _static(k.shape[0]), _static(k.shape[1])
         chunk = pairwise.softmax_chunk_size(nk or 4096, batch or 1, self._budget())
         return pairwise.chunked_softmax_attention(q, k, v, scale, chunk), None
@@ -379,7 +389,9 @@ class NonLocalBase(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(self._check_input_shape(input_shape))
 
-    def compute_output_spec(self, inputs, training=None, return_attention=False):
+    def compute_output_spec(self, inputs, training=None, return_attention_scores=False,
+                            return_attention=False):
+        return_attention = bool(return_attention_scores or return_attention)
         shape = self.compute_output_shape(inputs.shape)
         output = keras.KerasTensor(shape, dtype=self.compute_dtype)
         if not return_attention:
@@ -425,6 +437,12 @@ class NonLocalBase(keras.layers.Layer):
                 "bias_regularizer": keras.regularizers.serialize(
                     self.bias_regularizer
                 ),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "bias_constraint": keras.constraints.serialize(
+                    self.bias_constraint
+                ),
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
                 "implementation": self.implementation,
@@ -441,7 +459,7 @@ class NonLocalBase(keras.layers.Layer):
 class NonLocal1D(NonLocalBase):
     """Non-local block for sequences, input `(batch, length, channels)`.
 
-    See `NonLocalBase` for the arguments; `subsample=True` max-pools the
+    The arguments are `NonLocalBase`'s (without `rank`); `subsample=True` max-pools the
     keys and values by 2 along the sequence.
 
     Example:
@@ -451,15 +469,59 @@ class NonLocal1D(NonLocalBase):
     (2, 64, 32)
     """
 
-    def __init__(self, mode="embedded_gaussian", **kwargs):
-        super().__init__(1, mode=mode, **kwargs)
+    def __init__(
+        self,
+        mode="embedded_gaussian",
+        inner_channels=None,
+        subsample=True,
+        subsample_position="before",
+        scale=True,
+        use_bn=True,
+        residual=True,
+        use_bias=True,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        bn_momentum=0.9,
+        bn_epsilon=1e-5,
+        implementation="auto",
+        max_attention_bytes=None,
+        synchronized_bn=False,
+        **kwargs,
+    ):
+        super().__init__(
+            1,
+            mode=mode,
+            inner_channels=inner_channels,
+            subsample=subsample,
+            subsample_position=subsample_position,
+            scale=scale,
+            use_bn=use_bn,
+            residual=residual,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+            implementation=implementation,
+            max_attention_bytes=max_attention_bytes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
 class NonLocal2D(NonLocalBase):
     """Non-local block for images, input `(batch, height, width, channels)`.
 
-    See `NonLocalBase` for the arguments; `subsample=True` max-pools the
+    The arguments are `NonLocalBase`'s (without `rank`); `subsample=True` max-pools the
     keys and values by 2x2.
 
     Example:
@@ -470,15 +532,59 @@ class NonLocal2D(NonLocalBase):
     ((2, 14, 14, 64), (2, 196, 49))
     """
 
-    def __init__(self, mode="embedded_gaussian", **kwargs):
-        super().__init__(2, mode=mode, **kwargs)
+    def __init__(
+        self,
+        mode="embedded_gaussian",
+        inner_channels=None,
+        subsample=True,
+        subsample_position="before",
+        scale=True,
+        use_bn=True,
+        residual=True,
+        use_bias=True,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        bn_momentum=0.9,
+        bn_epsilon=1e-5,
+        implementation="auto",
+        max_attention_bytes=None,
+        synchronized_bn=False,
+        **kwargs,
+    ):
+        super().__init__(
+            2,
+            mode=mode,
+            inner_channels=inner_channels,
+            subsample=subsample,
+            subsample_position=subsample_position,
+            scale=scale,
+            use_bn=use_bn,
+            residual=residual,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+            implementation=implementation,
+            max_attention_bytes=max_attention_bytes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
 class NonLocal3D(NonLocalBase):
     """Non-local block for videos, input `(batch, time, height, width, channels)`.
 
-    See `NonLocalBase` for the arguments. `subsample=True` max-pools the
+    The arguments are `NonLocalBase`'s (without `rank`). `subsample=True` max-pools the
     keys and values 1x2x2 (space only), as the paper does. `scope` selects
     the positions j each position i looks at (Table 2d of the paper).
 
@@ -489,8 +595,54 @@ class NonLocal3D(NonLocalBase):
     (1, 4, 14, 14, 64)
     """
 
-    def __init__(self, mode="embedded_gaussian", scope="spacetime", **kwargs):
-        super().__init__(3, mode=mode, scope=scope, **kwargs)
+    def __init__(
+        self,
+        mode="embedded_gaussian",
+        scope="spacetime",
+        inner_channels=None,
+        subsample=True,
+        subsample_position="before",
+        scale=True,
+        use_bn=True,
+        residual=True,
+        use_bias=True,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        bn_momentum=0.9,
+        bn_epsilon=1e-5,
+        implementation="auto",
+        max_attention_bytes=None,
+        synchronized_bn=False,
+        **kwargs,
+    ):
+        super().__init__(
+            3,
+            mode=mode,
+            scope=scope,
+            inner_channels=inner_channels,
+            subsample=subsample,
+            subsample_position=subsample_position,
+            scale=scale,
+            use_bn=use_bn,
+            residual=residual,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+            implementation=implementation,
+            max_attention_bytes=max_attention_bytes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
 
 
 # ---------------------------------------------------------------- helpers
@@ -580,6 +732,20 @@ def _project(dense, t):
     return ops.reshape(y, tuple(shape[:-1]) + (dense.units,))
 
 
+def _clone(initializer, seed_offset=0):
+    """A new instance of `initializer`: Keras initializers hold their seed,
+    so one instance shared by two kernels of one shape fills them equally."""
+    config = initializer.get_config()
+    if isinstance(config.get("seed"), int):
+        config["seed"] += seed_offset
+    return initializer.__class__.from_config(config)
+
+
+def _independent_initializers(initializer, count):
+    """`count` copies of `initializer` that draw independently of each other."""
+    return [_clone(initializer, i) for i in range(count)]
+
+
 def _static(dim):
     return dim if isinstance(dim, int) else None
 
@@ -601,6 +767,8 @@ def _fused_available(dtype):
     if backend == "jax":
         import jax
 
+        if keras.config.is_flash_attention_enabled() is False:
+            return False  # without flash, JAX's fused op builds the whole map
         return jax.default_backend() == "gpu" and str(dtype) in (
             "float16",
             "bfloat16",

@@ -42,14 +42,16 @@ def dense_softmax_attention(q, k, v, scale):
     return y, attention
 
 
-def fused_softmax_attention(q, k, v, scale):
+def fused_softmax_attention(q, k, v, scale, flash_attention=None):
     """Softmax attention through `keras.ops.dot_product_attention`.
 
     Uses the backend's fused kernel (cuDNN flash attention on JAX GPUs,
     `scaled_dot_product_attention` on PyTorch). Requires `dq == dv`.
+    `flash_attention`: as the op's argument (None: when the backend can).
     """
     y = ops.dot_product_attention(
-        q[:, :, None, :], k[:, :, None, :], v[:, :, None, :], scale=scale
+        q[:, :, None, :], k[:, :, None, :], v[:, :, None, :], scale=scale,
+        flash_attention=flash_attention,
     )
     return y[:, :, 0, :]
 

@@ -31,18 +31,27 @@ class SyncBatchNormalization(keras.layers.BatchNormalization):
         import tensorflow as tf
 
         context = tf.distribute.get_replica_context()
-        if mask is not None or context is None or context.num_replicas_in_sync == 1:
-            return keras.ops.moments(inputs, axes=self._reduction_axes)
+        if context is None or context.num_replicas_in_sync == 1:
+            if mask is None:
+                return keras.ops.moments(inputs, axes=self._reduction_axes)
+            return super()._moments(inputs, mask)  # Keras' masked moments: one replica
         x = inputs
         if x.dtype in (tf.float16, tf.bfloat16):
             x = tf.cast(x, tf.float32)
         axes = self._reduction_axes
-        total = tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), axes)), x.dtype)
-        total = context.all_reduce(tf.distribute.ReduceOp.SUM, total)
-        local_sum = tf.reduce_sum(x, axis=axes, keepdims=True)
-        mean = context.all_reduce(tf.distribute.ReduceOp.SUM, local_sum) / total
-        squares = tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)),
-                                axis=axes, keepdims=True)
-        variance = context.all_reduce(tf.distribute.ReduceOp.SUM, squares) / total
+        if mask is None:
+            weights = tf.ones_like(x[..., :1])
+        else:  # the mask covers every axis but the channels (Keras' convention)
+            weights = tf.cast(tf.expand_dims(mask, -1), x.dtype)
+        weights = tf.broadcast_to(weights, tf.shape(x))
+
+        def global_sum(t):
+            return context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                      tf.reduce_sum(t, axis=axes, keepdims=True))
+
+        total = global_sum(weights)
+        mean = global_sum(x * weights) / total
+        deviations = tf.math.squared_difference(x, tf.stop_gradient(mean)) * weights
+        variance = global_sum(deviations) / total
         mean, variance = tf.squeeze(mean, axes), tf.squeeze(variance, axes)
         return tf.cast(mean, inputs.dtype), tf.cast(variance, inputs.dtype)

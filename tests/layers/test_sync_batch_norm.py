@@ -26,15 +26,21 @@ rng = np.random.default_rng(seed)
 # A channel whose variance is tiny against its mean, and an ordinary one.
 x = np.stack([1000.0 + 0.01 * rng.normal(size=(8, 5)), rng.normal(size=(8, 5))], -1)
 x = x.astype("float32")
+mask = rng.random((8, 5)) > 0.3
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
-    if kind == "ours":
+    if kind.startswith("ours"):
         layer = SyncBatchNormalization(momentum=0.0, epsilon=1e-12)
     else:
         layer = keras.layers.BatchNormalization(momentum=0.0, epsilon=1e-12, synchronized=True)
     layer.build(x.shape)
-batch = next(iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))))
-strategy.run(tf.function(lambda t: layer(t, training=True)), args=(batch,))
+data = tf.data.Dataset.from_tensors((x, mask))
+batch = next(iter(strategy.experimental_distribute_dataset(data)))
+if kind == "ours_masked":
+    step = lambda t, m: layer(t, training=True, mask=m)
+else:
+    step = lambda t, m: layer(t, training=True)
+strategy.run(tf.function(step), args=batch)
 np.save(sys.argv[3], np.stack([layer.moving_mean.numpy(), layer.moving_variance.numpy()]))
 """
 
@@ -64,6 +70,35 @@ def test_global_batch_moments_in_two_passes(rng, tmp_path):
 
     keras_sync = _moments_over_two_replicas(seed, "keras", tmp_path)
     assert abs(keras_sync[1][0] - var[0]) > 0.5 * var[0]  # why this layer exists
+
+
+def _masked_moments(seed):
+    x_rng = np.random.default_rng(seed)
+    x = np.stack([1000.0 + 0.01 * x_rng.normal(size=(8, 5)), x_rng.normal(size=(8, 5))], -1)
+    x = x.astype("float32").astype("float64")
+    mask = x_rng.random((8, 5)) > 0.3
+    kept = x[mask]  # (n, 2): the masked positions of both channels
+    return x, mask, kept.mean(axis=0), kept.var(axis=0)
+
+
+def test_masked_moments_over_two_replicas(rng, tmp_path):
+    """The mask is honoured across replicas (it was dropped: the fallback took
+    the moments of every position)."""
+    seed = int(rng.integers(2**31))
+    _, _, mean, var = _masked_moments(seed)
+    ours = _moments_over_two_replicas(seed, "ours_masked", tmp_path)
+    np.testing.assert_allclose(ours[0], mean, rtol=1e-6)
+    np.testing.assert_allclose(ours[1], var, rtol=1e-3)
+
+
+def test_masked_moments_on_one_replica(rng):
+    from keras_nonlocal.layers import SyncBatchNormalization
+
+    x, mask, mean, var = _masked_moments(int(rng.integers(2**31)))
+    layer = SyncBatchNormalization(momentum=0.0, epsilon=1e-12)
+    layer(x.astype("float32"), training=True, mask=mask)
+    np.testing.assert_allclose(np.asarray(layer.moving_mean), mean, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.moving_variance), var, rtol=1e-3)
 
 
 def test_serialises_and_runs_like_batch_normalization_without_a_strategy(rng):
