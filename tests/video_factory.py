@@ -79,6 +79,7 @@ from there gives consecutive frames.
 Only numpy and av are needed.
 """
 
+import fractions
 import os
 import shutil
 
@@ -301,12 +302,15 @@ def write_video(
     crf=10,
     start_index=0,
     movflags=None,
+    b_frames=None,
 ):
     """Write a video whose frame ``i`` shows index ``start_index + i``; returns path.
 
     ``codec``/``pix_fmt``/``container`` default from the extension (see the
     module docstring).  ``movflags="faststart"`` puts the mp4 index (moov) at
-    the front, so a truncated copy still opens.
+    the front, so a truncated copy still opens.  ``b_frames``: the encoder's
+    maximum number of consecutive B-frames (FFmpeg's ``-bf``; ``None`` keeps
+    the encoder's default: 3 for libx264 veryfast, 0 for mpeg4).
     """
     path = str(path)
     ext = os.path.splitext(path)[1].lower()
@@ -323,6 +327,8 @@ def write_video(
         stream.height = height
         stream.pix_fmt = pix_fmt
         stream.options = _configure(stream, codec, crf)
+        if b_frames is not None:
+            stream.codec_context.max_b_frames = b_frames
         for i in range(num_frames):
             frame = make_video_frame(make_rgb_frame(start_index + i, width, height), pix_fmt)
             frame.pts = i
@@ -423,6 +429,20 @@ def write_not_a_video(path):
     """A text file (give it a video extension, e.g. .mp4)."""
     with open(path, "w") as f:
         f.write("this is not a video, just some text\n" * 20)
+    return str(path)
+
+
+def write_still_image(path, codec="png"):
+    """One picture (frame 0) encoded as a PNG (``codec="png"``) or JPEG
+    (``"mjpeg"``) file; give it a video extension to make a still image that
+    only its content tells from a video."""
+    pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
+    context = av.CodecContext.create(codec, "w")
+    context.width, context.height, context.pix_fmt = 64, 48, pix_fmt
+    context.time_base = fractions.Fraction(1, 25)
+    packets = context.encode(make_video_frame(make_rgb_frame(0), pix_fmt)) + context.encode(None)
+    with open(path, "wb") as f:
+        f.write(b"".join(bytes(packet) for packet in packets))
     return str(path)
 
 

@@ -17,6 +17,8 @@ class VideoError(Exception):
 
 
 def _video_stream(container, path):
+    """The container's video stream (a VideoError for an image or no video)."""
+    _check_not_an_image(container, path)
     if not container.streams.video:
         raise VideoError(f"{path}: no video stream")
     stream = container.streams.video[0]
@@ -34,7 +36,33 @@ def _fps(stream):
     return float(rate)
 
 
-VideoInfo = collections.namedtuple("VideoInfo", ["num_frames", "fps", "height", "width"])
+VideoInfo = collections.namedtuple("VideoInfo",
+                                   ["num_frames", "fps", "height", "width", "first_pts"])
+VideoInfo.__doc__ = """What `probe` finds: frames, frame rate, size, and the
+timestamp of the first frame shown (frame 0; None when frames carry none)."""
+
+# Demuxers FFmpeg uses for single pictures: a still image under a video name
+# opens as a "video" of one frame.
+IMAGE_FORMATS = ("image2", "image2pipe")
+
+
+def _check_not_an_image(container, path):
+    name = container.format.name
+    if name in IMAGE_FORMATS or name.endswith("_pipe"):
+        raise VideoError(f"{path}: not a video: a still image ({name})")
+
+
+def _first_pts(container, stream):
+    """The timestamp of the first frame the decoder presents.
+
+    Frames are numbered from it, not from `stream.start_time`: in an AVI of
+    MPEG-4 Part 2 with B-frames (FFmpeg's usual `-bf 2`) the first frame
+    shown has pts 1 while the stream starts at 0, so numbering from the
+    start time reads every frame one index late.
+    """
+    for frame in container.decode(stream):
+        return frame.pts
+    return None
 
 
 def probe(path):
@@ -57,7 +85,9 @@ def probe(path):
                 count = int(round(float(stream.duration * stream.time_base) * fps))
             if not count and container.duration:
                 count = int(round(container.duration / av.time_base * fps))
+            first_pts = _first_pts(container, stream)
             if not count:
+                container.seek(0, stream=stream)
                 count = sum(1 for _ in container.decode(stream))
     except VideoError:
         raise
@@ -65,17 +95,22 @@ def probe(path):
         raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
     if count <= 0:
         raise VideoError(f"{path}: no frames")
-    return VideoInfo(count, fps, height, width)
+    return VideoInfo(count, fps, height, width, first_pts)
 
 
-def read_frames(path, indices, size=None):
+def read_frames(path, indices, size=None, info=None):
     """Decodes the frames at `indices` (any order, repeats allowed).
+
+    Frame `i` is the `i`-th frame the container presents (in display order,
+    counted from the first one shown).
 
     Args:
         path: the video file.
         indices: frame indices.
         size: optional `(height, width)`: frames are scaled to it by FFmpeg's
             swscale (bilinear) while being converted to RGB.
+        info: the file's `probe()` result, if the caller has it (saves
+            finding the first frame's timestamp again).
 
     Returns:
         uint8 array `(len(indices), H, W, 3)`, RGB. Grayscale, 10-bit and
@@ -96,7 +131,10 @@ def read_frames(path, indices, size=None):
             stream = _video_stream(container, path)
             fps = _fps(stream)
             base = float(stream.time_base)
-            start_pts = stream.start_time or 0
+            start_pts = info.first_pts if info is not None else _first_pts(container, stream)
+            if start_pts is None:
+                start_pts = stream.start_time or 0
+            container.seek(start_pts, stream=stream, backward=True, any_frame=False)
             first = wanted[0]
             if first > 0:
                 target = start_pts + int(first / fps / base)

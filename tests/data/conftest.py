@@ -42,6 +42,7 @@ def bad_video_dir(tmp_path_factory, video_dir):
         "empty.mp4": vf.write_zero_length,
         "text.mp4": vf.write_not_a_video,
         "audio.mkv": vf.write_audio_only,
+        "image.avi": vf.write_still_image,  # a PNG renamed
     }
     written = {}
     for name, write in bad.items():

@@ -43,7 +43,8 @@ def test_unusual_sources_decode(bad_video_dir):
     assert tenbit.dtype == np.uint8 and vf.frame_indices(tenbit) == [0, 7]
 
 
-@pytest.mark.parametrize("name", ["corrupt.mp4", "truncated.mp4", "empty.mp4", "text.mp4", "audio.mkv"])
+@pytest.mark.parametrize("name", ["corrupt.mp4", "truncated.mp4", "empty.mp4", "text.mp4",
+                                  "audio.mkv", "image.avi"])
 def test_bad_files_raise_video_error(bad_video_dir, name):
     root, _ = bad_video_dir
     path = f"{root}/bad/{name}"
@@ -53,6 +54,49 @@ def test_bad_files_raise_video_error(bad_video_dir, name):
         # a corrupt file may open; it must then fail or not give the frames
         assert vf.frame_indices(frames) == list(range(0, info.num_frames, 2))
         raise AssertionError("decoded intact")  # pragma: no cover
+
+
+# Every container / codec PyAV writes here, with and without B-frames (FFmpeg's
+# usual AVI layout, `-bf 2`, starts its first shown frame at pts 1).
+KINDS = {
+    "h264.mp4": {},  # libx264 keeps its default B-frames (3)
+    "h264.mkv": {},
+    "h264.mov": {},
+    "mpeg4_bframes.avi": dict(codec="mpeg4", b_frames=2),
+    "mpeg4.avi": dict(codec="mpeg4", b_frames=0),
+    "vp9.webm": dict(codec="libvpx-vp9"),
+    "vp8.webm": dict(codec="libvpx"),
+    "mjpeg.avi": dict(codec="mjpeg", pix_fmt="yuvj420p"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_container_and_codec_reads_back_its_frame_indices(tmp_path, rng, kind):
+    """Frame i is the i-th frame shown, for every frame (the first and the
+    last too), read whole or by seeking to any subset in any order."""
+    path = vf.write_video(str(tmp_path / kind), 40, **KINDS[kind])
+    info = data.probe(path)
+    assert info.num_frames == 40
+    assert vf.frame_indices(data.read_frames(path, range(40), info=info)) == list(range(40))
+    subset = rng.choice(40, size=6, replace=False).tolist() + [39, 0]
+    assert vf.frame_indices(data.read_frames(path, subset)) == subset
+
+
+def test_evaluation_views_of_an_avi_with_b_frames(tmp_path):
+    """The defect seen: views of such a file held frames [1, 1, 3, 5, ...]."""
+    path = vf.write_video(str(tmp_path / "bf.avi"), 30, codec="mpeg4", b_frames=2)
+    indices = data.eval_clip_indices(30, 8, 2, num_clips=2)
+    frames = data.read_frames(path, indices.reshape(-1))
+    assert vf.frame_indices(frames) == indices.reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("name,codec", [("still.avi", "png"), ("still.mp4", "mjpeg")])
+def test_a_still_image_under_a_video_name_is_not_a_video(tmp_path, name, codec):
+    path = vf.write_still_image(str(tmp_path / name), codec)
+    with pytest.raises(data.VideoError, match=f"{name}: not a video: a still image"):
+        data.probe(path)
+    with pytest.raises(data.VideoError, match="not a video"):
+        data.read_frames(path, [0])
 
 
 def test_missing_file_raises_video_error(tmp_path):

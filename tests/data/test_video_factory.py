@@ -1,6 +1,5 @@
 """The video factory writes real files that PyAV reads back frame for frame."""
 
-import time
 
 import av
 import numpy as np
@@ -75,15 +74,14 @@ CONTAINERS = {
 
 
 def test_the_encoders_used_are_in_this_build():
-    for name in ("libx264", "libvpx-vp9", "mpeg4", "ffv1", "aac", "pcm_s16le"):
+    for name in ("libx264", "libvpx-vp9", "libvpx", "mpeg4", "mjpeg", "png", "ffv1", "aac",
+                 "pcm_s16le"):
         assert vf.has_encoder(name), name
 
 
 @pytest.mark.parametrize("ext", sorted(CONTAINERS))
 def test_every_frame_decodes_to_its_index(tmp_path, ext):
-    start = time.perf_counter()
     path = vf.write_video(tmp_path / f"v{ext}", 100)
-    assert time.perf_counter() - start < 2.0  # ~0.04 s warm
     codec, pix_fmt, frames = decode(path)
     assert (codec, pix_fmt) == CONTAINERS[ext]
     assert len(frames) == 100
