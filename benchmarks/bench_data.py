@@ -66,11 +66,17 @@ def clips_per_second(iterator, clips, warmup=4):
     return clips / (time.perf_counter() - start)
 
 
+def _clip():
+    from keras_nonlocal import Clip
+
+    return Clip(num_frames=T, frame_stride=TAU, crop_size=CROP, short_side_min=SHORT[0],
+                short_side_max=SHORT[1])
+
+
 def ours_files(videos, clips):
     from keras_nonlocal import data
 
-    dataset, _ = data.video_dataset(videos, num_frames=T, frame_stride=TAU, batch_size=1,
-                                    crop_size=CROP, short_side_range=SHORT, seed=0)
+    dataset, _ = data.video_dataset(videos, _clip(), batch_size=1, seed=0)
     return clips_per_second(iter(dataset.repeat()), clips)
 
 
@@ -79,9 +85,8 @@ def ours_tfrecords(videos, clips, folder):
 
     data.make_tfrecords(videos, folder, num_shards=4, short_side=256, progress=False)
     dataset, _ = data.tfrecord_dataset(os.path.join(folder, "videos-*.tfrecord"),
-                                       num_classes=videos.num_classes, num_frames=T,
-                                       frame_stride=TAU, batch_size=1, crop_size=CROP,
-                                       short_side_range=SHORT, seed=0)
+                                       num_classes=videos.num_classes, clip=_clip(),
+                                       batch_size=1, seed=0)
     return clips_per_second(iter(dataset.repeat()), clips)
 
 

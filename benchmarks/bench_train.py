@@ -31,12 +31,12 @@ def main():
     args = parser.parse_args()
     import keras
 
-    from keras_nonlocal import data, training, zoo
+    from keras_nonlocal import Clip, data, training, zoo
 
     with tempfile.TemporaryDirectory() as folder:
         make_videos(folder, args.videos)
         videos = data.read_videos(folder)
-        dataset, _ = data.video_dataset(videos, num_frames=8, frame_stride=8,
+        dataset, _ = data.video_dataset(videos, Clip(num_frames=8, frame_stride=8),
                                         batch_size=args.batch, seed=0, repeat=True,
                                         drop_remainder=True)
         model = zoo.nl_i3d_r50(sampling="8x8", classes=400, input_shape=(8, 224, 224, 3))

@@ -2,9 +2,9 @@
 ours (Keras) next to pytorchvideo, same machine, same run.
 
 Rows:
-- `i3d_r50`: our `zoo.i3d_r50(sampling="8x8", stride_on="3x3")` vs
+- `i3d_r50`: our `zoo.i3d_r50(sampling="8x8", layout="pytorchvideo")` vs
   pytorchvideo's `i3d_r50` (the same architecture: equal parameter counts);
-- `nl_i3d_r50`: our `zoo.nl_i3d_r50(sampling="8x8", stride_on="3x3")` vs
+- `nl_i3d_r50`: our `zoo.nl_i3d_r50(sampling="8x8", layout="pytorchvideo")` vs
   pytorchvideo's `i3d_r50` with pytorchvideo's own `NonLocal` blocks
   (`create_nonlocal`, softmax, 1x2x2 pool) inserted after the same residual
   blocks (res3 2, 4; res4 2, 4, 6), which pytorchvideo's hub does not do itself.
@@ -41,7 +41,7 @@ def run_ours(model_name, repeats):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(BATCH, FRAMES, SIZE, SIZE, 3)).astype("float32")
     y = rng.integers(0, CLASSES, size=(BATCH,))
-    model = zoo.build(model_name, sampling="8x8", stride_on="3x3",
+    model = zoo.build(model_name, sampling="8x8", layout="pytorchvideo",
                       input_shape=(FRAMES, SIZE, SIZE, 3))
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
     forward = median_time(lambda: model.predict_on_batch(x), repeats)

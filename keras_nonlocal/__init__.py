@@ -1,10 +1,37 @@
 """keras_nonlocal: Non-local Neural Networks (Wang et al., CVPR 2018) for Keras 3."""
 
-from keras_nonlocal.layers import NonLocal1D
-from keras_nonlocal.layers import NonLocal2D
-from keras_nonlocal.layers import NonLocal3D
-from keras_nonlocal.layers import VideoPreprocessing  # registered, so saved zoo models load
+from keras_nonlocal.clip import Clip
 
 __version__ = "0.1.0"
+__all__ = ["Clip", "NonLocal1D", "NonLocal2D", "NonLocal3D", "PaperSGD", "VideoPreprocessing",
+           "__version__"]
 
-__all__ = ["NonLocal1D", "NonLocal2D", "NonLocal3D", "VideoPreprocessing", "__version__"]
+def missing_backend_message(error):
+    """One line for a Keras whose backend package is not installed."""
+    return ("keras_nonlocal needs a Keras backend: pip install 'keras-nonlocal[tensorflow]' "
+            "(or [jax], [torch]; KERAS_BACKEND names the one to use). "
+            f"Received: {error}")
+
+
+try:
+    from keras_nonlocal import console
+
+    console.configure()
+    console.import_keras()
+except ModuleNotFoundError as error:
+    if error.name not in ("tensorflow", "jax", "jaxlib", "torch"):
+        raise
+    _MISSING_BACKEND = error  # the command line still answers --help
+
+    def __getattr__(name):
+        if name in __all__:
+            raise ImportError(missing_backend_message(_MISSING_BACKEND))
+        raise AttributeError(f"module 'keras_nonlocal' has no attribute {name!r}")
+else:
+    # Imported here so that loading a saved model or checkpoint needs only
+    # `import keras_nonlocal`: these register with Keras' serialization.
+    from keras_nonlocal.layers import NonLocal1D
+    from keras_nonlocal.layers import NonLocal2D
+    from keras_nonlocal.layers import NonLocal3D
+    from keras_nonlocal.layers import VideoPreprocessing
+    from keras_nonlocal.optimizers import PaperSGD

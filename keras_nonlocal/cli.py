@@ -1,21 +1,28 @@
-"""The `keras-nonlocal` command line."""
+"""The `keras-nonlocal` command line.
+
+Argument parsing needs no Keras backend, so `--help` works on an install
+without one; a command that needs one says which extra to install.
+"""
 
 import argparse
+import os
 import sys
+
+# Exit codes: 2 for a bad argument or input (the message names it), 3 for a
+# training run stopped by a non-finite loss.
+BAD_INPUT, STOPPED = 2, 3
 
 
 def _demo(args):
     from keras_nonlocal.demo import experiment
 
     experiment.run(output_dir=args.out, seeds=args.seeds, quick=args.quick, workers=args.workers)
-    return 0
 
 
 def _tour(args):
-    from keras_nonlocal import showcase
+    from keras_nonlocal.demo import tour
 
-    showcase.run(quick=args.quick, seed=args.seed)
-    return 0
+    tour.run(quick=args.quick, seed=args.seed)
 
 
 def _parse_clip(text):
@@ -32,170 +39,124 @@ def _parse_clip(text):
     return values[0], values[1]
 
 
-def _options(items):
-    """`--set key=value` items as builder keyword arguments (ints where digits)."""
-    kwargs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"options are key=value. Received: {item!r}")
-        kwargs[key] = int(value) if value.isdigit() else value
-    return kwargs
+def _builder_options(model, items):
+    """`--set key=value` items as the zoo builder's keyword arguments, each
+    parsed by the type of the argument's default (see `keras_nonlocal.settings`)."""
+    from keras_nonlocal import zoo
+    from keras_nonlocal.settings import parse_assignments
+    from keras_nonlocal.settings import signature_kinds
+
+    builder = zoo.model_info(model).builder
+    return parse_assignments(items, signature_kinds(builder), source="--set")
 
 
 def _summary(args):
     from keras_nonlocal import zoo
 
     frames, size = args.input
-    kwargs = _options(args.options)
-    try:
-        zoo.summary(args.model, frames, size, **kwargs)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    zoo.summary(args.model, frames, size, **_builder_options(args.model, args.options))
 
 
 def _make_tfrecords(args):
     from keras_nonlocal import data
 
-    try:
-        videos = data.read_videos(args.source, root=args.root, class_names=args.classes)
-        result = data.make_tfrecords(
-            videos, args.out_dir, name=args.name, num_shards=args.shards,
-            short_side=args.short_side or None, quality=args.quality,
-            workers=args.workers, progress=not args.quiet)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    videos = data.read_videos(args.source, root=args.root, class_names=args.classes)
+    result = data.make_tfrecords(
+        videos, args.out_dir, name=args.name, num_shards=args.shards,
+        short_side=args.short_side or None, quality=args.quality,
+        workers=args.workers, progress=not args.quiet)
     print(f"{len(result['shards'])} shards in {args.out_dir}: {result['written_now']} written "
           f"now, {result['kept']} kept from an earlier run; {result['videos']} videos, "
           f"{len(result['skipped'])} skipped")
     for path, error in sorted(result["skipped"].items()):
         print(f"  skipped {path}: {error}")
-    return 0
 
 
 def _train(args):
     from keras_nonlocal import training
 
-    try:
-        recipe = training.load_recipe(args.recipe, args.overrides)
-        result = training.train(recipe, verbose=1 if args.progress else 2)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
+    recipe = training.load_recipe(args.recipe, args.overrides)
+    result = training.train(recipe, verbose=1 if args.progress else 2)
     print(f"done: {len(result['checkpoints'])} checkpoints in {result['output_dir']}/checkpoints")
-    return 0
 
 
 def _load_model(path):
-    import os
-
     import keras
 
-    import keras_nonlocal.training  # noqa: F401 -- registers PaperSGD
-
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         raise ValueError(f"Checkpoint not found. Received: {path!r}")
     return keras.saving.load_model(path, compile=False)
 
 
-def _class_names(args, checkpoint):
-    import os
-
-    from keras_nonlocal import data
-
-    if args.classes:
-        return data.read_class_names(args.classes)
-    guess = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "classes.txt")
-    if os.path.exists(guess):
-        return data.read_class_names(guess)
-    return None
+def _clip_changes(args):
+    """The clip settings given on the command line (None: the model's)."""
+    names = dict(frames="num_frames", stride="frame_stride", clips="eval_clips",
+                 crops="eval_crops", short_side="eval_short_side", size="crop_size")
+    changes = {clip_key: getattr(args, arg, None) for arg, clip_key in names.items()}
+    if getattr(args, "quick", False):
+        changes.update(eval_clips=1, eval_crops=1)
+    return changes
 
 
 def _evaluate(args):
     import json
-    import os
 
-    from keras_nonlocal import data, training
+    from keras_nonlocal import data
+    from keras_nonlocal import training
+    from keras_nonlocal import zoo
 
-    try:
-        model = _load_model(args.checkpoint)
-        videos = data.read_videos(args.data, root=args.root,
-                                  class_names=args.classes or _class_names(args, args.checkpoint))
-        clips, crops = (1, 1) if args.quick else (args.clips, args.crops)
-        output = args.output or os.path.splitext(args.checkpoint)[0] + "_eval.json"
-        spec = model.get_layer("preprocessing").get_config()
-        metrics = training.evaluate(
-            model, videos, num_frames=args.frames or spec["num_frames"],
-            frame_stride=args.stride or spec["frame_stride"], num_clips=clips, num_crops=crops,
-            short_side=args.short_side, batch_size=args.batch_size, output=output)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    shown = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "per_class_accuracy")}
+    model = _load_model(args.checkpoint)
+    clip = zoo.resolve_clip(model, _clip_changes(args))
+    classes = args.classes or (list(clip.class_names) if clip.class_names else None)
+    videos = data.read_videos(args.data, root=args.root, class_names=classes)
+    output = args.output or os.path.splitext(args.checkpoint)[0] + "_eval.json"
+    metrics = training.evaluate(model, videos, clip=clip, batch_size=args.batch_size,
+                                output=output)
+    shown = {k: v for k, v in metrics.items()
+             if k not in ("confusion_matrix", "per_class_accuracy")}
     print(json.dumps(shown, indent=1))
     print(f"results: {output}")
-    return 0
 
 
 def _predict(args):
+    from keras_nonlocal import data
     from keras_nonlocal import training
 
-    try:
-        model = _load_model(args.checkpoint)
-        names = _class_names(args, args.checkpoint)
-        if names is None:
-            names = [str(i) for i in range(model.output.shape[-1])]
-        spec = model.get_layer("preprocessing").get_config()
-        results = training.predict(model, args.videos, names, num_frames=spec["num_frames"],
-                                   frame_stride=spec["frame_stride"], num_clips=args.clips,
-                                   num_crops=args.crops, short_side=args.short_side)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    model = _load_model(args.checkpoint)
+    names = data.read_class_names(args.classes) if args.classes else None
+    results = training.predict(model, args.videos, clip=_clip_changes(args), class_names=names)
     for path in args.videos:
         result = results[path]
         if isinstance(result, str):
             print(f"{path}: {result}")
             continue
         print(f"{path}: " + ", ".join(f"{name} {score:.3f}" for name, score in result))
-    return 0
 
 
 def _export(args):
     from keras_nonlocal import training
 
-    try:
-        model = _load_model(args.checkpoint)
-        training.export_saved_model(model, args.out_dir)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"SavedModel written to {args.out_dir} (signature 'serve': uint8 clips -> scores)")
-    return 0
+    model = _load_model(args.checkpoint)
+    training.export_saved_model(model, args.out_dir)
+    print(f"SavedModel written to {args.out_dir} (signature 'serve': uint8 clips -> scores; "
+          "the clip record in clip.json)")
 
 
 def _visualize(args):
     from keras_nonlocal import visualize
+    from keras_nonlocal import zoo
 
-    kwargs = _options(args.options)
-    try:
-        paths = visualize.visualize(
-            args.model, args.videos, args.out, block=args.block, queries=args.query,
-            top_k=args.top_k, mode=args.mode, num_frames=args.frames,
-            frame_stride=args.stride, crop_size=args.size, **kwargs)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    kwargs = {}
+    if args.options:
+        if args.model not in zoo.list_models():
+            raise ValueError(f"--set applies to zoo names only. Received: {args.options}")
+        kwargs = _builder_options(args.model, args.options)
+    paths = visualize.visualize(
+        args.model, args.videos, args.out, block=args.block, queries=args.query,
+        top_k=args.top_k, mode=args.mode, clip=_clip_changes(args), **kwargs)
     print(f"{len(paths)} attention pictures in {args.out}:")
     for path in paths:
         print(f"  {path}")
-    return 0
 
 
 def build_parser():
@@ -206,6 +167,9 @@ def build_parser():
         description="Non-local Neural Networks for Keras 3.",
     )
     parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's C++ log lines (hidden by default; so they "
+                             "are when TF_CPP_MIN_LOG_LEVEL is set)")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="C2D vs NL-C2D trained and tested on built-in videos made for non-local"
@@ -232,7 +196,7 @@ def build_parser():
                          help="clip as FRAMESxHEIGHTxWIDTH (default 32x224x224)")
     summary.add_argument("--set", dest="options", action="append", default=[],
                          metavar="KEY=VALUE",
-                         help="a builder argument, e.g. --set sampling=8x8 --set stride_on=3x3")
+                         help="a builder argument, e.g. --set sampling=8x8 --set layout=pytorchvideo")
     summary.set_defaults(func=_summary)
     tfr = commands.add_parser(
         "make-tfrecords",
@@ -251,34 +215,37 @@ def build_parser():
     tfr.set_defaults(func=_make_tfrecords)
 
     train = commands.add_parser("train", help="train a zoo model from a recipe (resumable)")
-    train.add_argument("recipe", help="a .toml recipe or a name in zoo/recipes/")
+    train.add_argument("recipe", help="a .toml recipe or the name of a shipped one "
+                       "(keras_nonlocal.training.list_recipes())")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
     train.add_argument("--progress", action="store_true", help="a progress bar per step")
     train.set_defaults(func=_train)
 
-    def view_args(p):
-        p.add_argument("--clips", type=int, default=10, help="clips per video (10)")
-        p.add_argument("--crops", type=int, default=3, help="crops per clip (3)")
-        p.add_argument("--short-side", type=int, default=256)
+    def clip_args(p):
+        p.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
+        p.add_argument("--stride", type=int, help="frame stride (default: the model's)")
+        p.add_argument("--clips", type=int, help="clips per video (default: the model's, 10)")
+        p.add_argument("--crops", type=int, help="crops per clip (default: the model's, 3)")
+        p.add_argument("--short-side", type=int,
+                       help="test short side and crop size (default: the model's, 256)")
 
-    evaluate = commands.add_parser("evaluate", help="multi-view testing of a checkpoint")
+    evaluate = commands.add_parser(
+        "evaluate", help="multi-view testing of a checkpoint, with the clip it was trained on")
     evaluate.add_argument("checkpoint", help="a .keras checkpoint")
     evaluate.add_argument("data", help="videos: a folder per class or a list")
     evaluate.add_argument("--root")
-    evaluate.add_argument("--classes", help="class names file (default: the run's classes.txt)")
+    evaluate.add_argument("--classes", help="class names file (default: the model's classes)")
     evaluate.add_argument("--quick", action="store_true", help="1 clip x 1 crop")
-    evaluate.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
-    evaluate.add_argument("--stride", type=int, help="frame stride (default: the model's)")
     evaluate.add_argument("--batch-size", type=int, default=4)
     evaluate.add_argument("--output", help="results JSON (default: next to the checkpoint)")
-    view_args(evaluate)
+    clip_args(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     predict = commands.add_parser("predict", help="top-5 classes of videos")
     predict.add_argument("checkpoint")
     predict.add_argument("videos", nargs="+")
-    predict.add_argument("--classes")
-    view_args(predict)
+    predict.add_argument("--classes", help="class names file (default: the model's classes)")
+    clip_args(predict)
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="a SavedModel taking uint8 clips")
@@ -307,7 +274,24 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        args.func(args)
+    except ModuleNotFoundError as error:
+        from keras_nonlocal import missing_backend_message
+
+        if error.name not in ("tensorflow", "jax", "jaxlib", "torch"):
+            raise
+        print(f"error: {missing_backend_message(error)}", file=sys.stderr)
+        return BAD_INPUT
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    except RuntimeError as error:
+        if args.command != "train":
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return STOPPED
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,9 +5,8 @@ Example:
 ```python
 from keras_nonlocal import visualize, zoo
 
-model = zoo.build("nl_c2d_r50", weights=None, base_width=8, classes=2)
-visualize.visualize(model, "video.mp4", "attention/", block="conv3_block4_nonlocal",
-                    num_frames=8, frame_stride=2, crop_size=64)
+model = zoo.nl_c2d_r50(base_width=8, classes=2, clip={"num_frames": 8, "crop_size": 64})
+visualize.visualize(model, "video.mp4", "attention/", block="conv3_block4_nonlocal")
 ```
 """
 
@@ -134,27 +133,30 @@ def plot_attention(frames, info, queries=None, top_k=20, mode="arrows", sample=0
     return fig
 
 
-def load_clip(path, num_frames=32, frame_stride=2, crop_size=224):
-    """The centre clip of a video: uint8 `(num_frames, crop_size, crop_size, 3)` RGB,
-    every `frame_stride`-th frame, short side scaled to `crop_size`, centre crop."""
+def load_clip(path, clip):
+    """The centre clip of a video as `clip` (a `keras_nonlocal.Clip`) samples
+    it: uint8 `(num_frames, crop_size, crop_size, 3)` RGB, every
+    `frame_stride`-th frame, short side scaled to `crop_size`, centre crop."""
     from keras_nonlocal import data
     from keras_nonlocal.data.augment import scaled_size
 
     if not os.path.isfile(path):
         raise ValueError(f"Video not found. Received: path={path!r}")
+    size = clip.crop_size
     try:
         info = data.probe(path)
-        indices = data.eval_clip_indices(info.num_frames, num_frames, frame_stride, num_clips=1)[0]
-        size = scaled_size(info.height, info.width, crop_size, crop_size)
-        frames = data.read_frames(path, indices, size=size)
+        indices = data.eval_clip_indices(info.num_frames, clip.num_frames, clip.frame_stride,
+                                         num_clips=1)[0]
+        scaled = scaled_size(info.height, info.width, size, size)
+        frames = data.read_frames(path, indices, size=scaled, info=info)
     except data.VideoError as error:
         raise ValueError(f"Cannot read the video: {error}. Received: path={path!r}") from error
-    y, x = (size[0] - crop_size) // 2, (size[1] - crop_size) // 2
-    return frames[:, y:y + crop_size, x:x + crop_size]
+    y, x = (scaled[0] - size) // 2, (scaled[1] - size) // 2
+    return frames[:, y:y + size, x:x + size]
 
 
 def visualize(model, videos, output_dir, block=None, queries=None, top_k=20, mode="arrows",
-              num_frames=None, frame_stride=None, crop_size=None, **build_kwargs):
+              clip=None, **build_kwargs):
     """Writes one attention PNG per clip (see `plot_attention()`).
 
     Args:
@@ -164,19 +166,23 @@ def visualize(model, videos, output_dir, block=None, queries=None, top_k=20, mod
             without the batch axis).
         output_dir: folder of the PNGs, `<video or clipN>_<block>_<mode>.png`.
         block, queries, top_k, mode: as in `attention_maps()`/`plot_attention()`.
-        num_frames, frame_stride, crop_size: how clips are read from video
-            files; default from the model's `VideoPreprocessing` (else 32, 2, 224).
+        clip: how clips are read from video files: `None` for the model's
+            own clip (frames, stride, crop size), a dict of changes to it
+            (printed), or a `keras_nonlocal.Clip`.
 
     Returns:
         The paths of the PNGs.
     """
+    from keras_nonlocal import zoo
+
     model = _resolve_model(model, build_kwargs)
     names = [videos] if isinstance(videos, (str, os.PathLike)) else videos
     if isinstance(names, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in names):
-        spec = _clip_spec(model)
-        clips = np.stack([load_clip(p, num_frames or spec["num_frames"],
-                                    frame_stride or spec["frame_stride"],
-                                    crop_size or spec["crop_size"]) for p in names])
+        if isinstance(model, NonLocalBase):
+            raise ValueError("A bare non-local layer takes arrays, not video files. "
+                             f"Received: videos={names!r}")
+        clip = zoo.resolve_clip(model, clip)
+        clips = np.stack([load_clip(p, clip) for p in names])
         names = [os.path.splitext(os.path.basename(os.fspath(p)))[0] for p in names]
     else:
         clips = _batched(model, videos)
@@ -323,15 +329,4 @@ def _resolve_model(model, build_kwargs):
     if not os.path.isfile(model):
         raise ValueError(f"Not a .keras file nor a zoo name ({', '.join(zoo.list_models())}). "
                          f"Received: model={model!r}")
-    import keras_nonlocal.training  # noqa: F401 -- registers the optimizer of checkpoints
-
     return keras.saving.load_model(model, compile=False)
-
-
-def _clip_spec(model):
-    from keras_nonlocal import zoo
-
-    try:
-        return zoo.preprocessing_spec(model)
-    except ValueError:
-        return dict(num_frames=32, frame_stride=2, crop_size=224)

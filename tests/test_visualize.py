@@ -9,7 +9,7 @@ import pytest
 from matplotlib.patches import ConnectionPatch
 
 import video_factory
-from keras_nonlocal import NonLocal2D, NonLocal3D, cli, zoo
+from keras_nonlocal import Clip, NonLocal2D, NonLocal3D, cli, zoo
 from keras_nonlocal import visualize as vis
 
 
@@ -103,7 +103,7 @@ def test_zoo_model_by_block_name_both_modes(tmp_path, rng, tiny_model):
 
 
 def test_load_clip_takes_the_centre_clip_and_crop(video):
-    clip = vis.load_clip(video, num_frames=4, frame_stride=2, crop_size=32)
+    clip = vis.load_clip(video, Clip(num_frames=4, frame_stride=2, crop_size=32))
     assert clip.shape == (4, 32, 32, 3) and clip.dtype == np.uint8
     assert video_factory.frame_indices(clip) == [6, 8, 10, 12]  # 20 frames, span 7
 
@@ -140,7 +140,7 @@ def test_bad_input(tmp_path, rng, tiny_model, video, capsys):
         vis.visualize(tiny_model, str(tmp_path / "missing.mp4"), tmp_path)
     not_video = video_factory.write_not_a_video(tmp_path / "text.mp4")
     with pytest.raises(ValueError, match="Cannot read the video"):
-        vis.load_clip(not_video, 4, 2, 32)
+        vis.load_clip(not_video, Clip(num_frames=4, frame_stride=2, crop_size=32))
     with pytest.raises(ValueError, match=r"nor a zoo name .*Received: model='nl_c3d'"):
         vis.visualize("nl_c3d", video, tmp_path)
     capsys.readouterr()

@@ -7,7 +7,6 @@ from keras_nonlocal.data.decode import read_frames
 from keras_nonlocal.data.make_tfrecords import make_tfrecords
 from keras_nonlocal.data.pipeline import SkipLog
 from keras_nonlocal.data.pipeline import video_dataset
-from keras_nonlocal.data.sampling import PRESETS
 from keras_nonlocal.data.sampling import eval_clip_indices
 from keras_nonlocal.data.sampling import eval_crop_boxes
 from keras_nonlocal.data.sampling import train_clip_indices
@@ -22,7 +21,7 @@ from keras_nonlocal.data.tfrecord import TFRecordSkips
 from keras_nonlocal.data.tfrecord import tfrecord_dataset
 
 __all__ = [
-    "PRESETS", "SkipLog", "SkippedVideosReport", "TFRecordSkips", "VideoError", "VideoList",
+    "SkipLog", "SkippedVideosReport", "TFRecordSkips", "VideoError", "VideoList",
     "eval_clip_indices", "eval_crop_boxes", "make_tfrecords", "probe", "read_class_names",
     "read_csv_list", "read_folder", "read_frames", "read_kinetics_csv", "read_slowfast_list",
     "read_videos", "tfrecord_dataset", "train_clip_indices", "video_dataset",

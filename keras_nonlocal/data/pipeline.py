@@ -15,6 +15,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from keras_nonlocal.clip import Clip
 from keras_nonlocal.data import augment
 from keras_nonlocal.data import sampling
 from keras_nonlocal.data.decode import VideoError
@@ -80,15 +81,9 @@ def _element_seeds(seed):
 
 def video_dataset(
     videos,
+    clip=None,
     training=True,
-    num_frames=32,
-    frame_stride=2,
     batch_size=8,
-    crop_size=224,
-    short_side_range=(256, 320),
-    eval_short_side=256,
-    num_clips=10,
-    num_crops=3,
     shuffle=True,
     seed=None,
     short_rule="loop",
@@ -96,7 +91,7 @@ def video_dataset(
     with_video_id=False,
     drop_remainder=False,
     num_parallel_calls=AUTOTUNE,
-    normalization=None,
+    normalize=False,
     repeat=False,
     skip=0,
 ):
@@ -104,12 +99,13 @@ def video_dataset(
 
     Args:
         videos: a `VideoList` (see `keras_nonlocal.data.read_videos`).
-        training: random clips with augmentation; else multi-view testing.
-        num_frames, frame_stride: the clip (32, 2 for the paper's 32x2).
+        clip: the `keras_nonlocal.Clip` to sample: frames and stride, the
+            training crop and scale jitter, the test views. A model's own is
+            `zoo.preprocessing_spec(model)`; defaults to `Clip()` (the
+            paper's 32x2).
+        training: random clips with augmentation; else the clip's test
+            views (`eval_clips` x `eval_crops` per video).
         batch_size: clips (or views) per batch.
-        crop_size, short_side_range: training crop and short-side scale range.
-        eval_short_side, num_clips, num_crops: testing views (10 x 3 in the
-            paper; 1 x 1 for a quick validation).
         shuffle: shuffle the videos each epoch (training).
         seed: fixes every random choice (same clips, same crops).
         short_rule: `"loop"` or `"repeat_last"` for videos shorter than a clip.
@@ -117,10 +113,9 @@ def video_dataset(
         with_video_id: evaluation elements also carry the video's index.
         drop_remainder: static batch size (TPUs).
         num_parallel_calls: parallel decoders.
-        normalization: `None` keeps uint8 RGB clips (zoo models normalise
-            them themselves); a preprocessing spec (a dict with
-            `channel_order`, `mean`, `std`, e.g. `zoo.preprocessing_spec(model)`)
-            gives float32 clips normalised the way the model's weights expect.
+        normalize: `False` keeps uint8 RGB clips (zoo models normalise them
+            themselves); `True` gives float32 clips normalised as the clip
+            says, for a model built with `include_preprocessing=False`.
         repeat: an endless stream (epoch after epoch, reshuffled; the same
             stream for the same seed).
         skip: clips to skip at the start of the stream without decoding
@@ -129,6 +124,9 @@ def video_dataset(
     Returns:
         `(dataset, skip_log)`.
     """
+    clip = Clip() if clip is None else clip
+    num_frames, frame_stride = clip.num_frames, clip.frame_stride
+    num_clips = clip.eval_clips
     if short_rule not in sampling.SHORT_RULES:
         raise ValueError(f"`short_rule` must be one of {sampling.SHORT_RULES}. Received: short_rule={short_rule!r}")
     if len(videos) == 0:
@@ -155,9 +153,10 @@ def video_dataset(
                 indices = sampling.train_clip_indices(info.num_frames, num_frames, frame_stride,
                                                       rng, short_rule)
                 # the random short-side scale is applied by FFmpeg while decoding
-                short = int(rng.integers(short_side_range[0], short_side_range[1] + 1))
-                size = augment.scaled_size(info.height, info.width, max(short, crop_size), crop_size)
-                return read_frames(path, indices, size=size), True
+                short = int(rng.integers(clip.short_side_min, clip.short_side_max + 1))
+                size = augment.scaled_size(info.height, info.width, max(short, clip.crop_size),
+                                           clip.crop_size)
+                return read_frames(path, indices, size=size, info=info), True
             except VideoError as error:
                 skip_log.add(path, str(error))
             except Exception as error:  # noqa: BLE001 -- never crash training
@@ -170,7 +169,7 @@ def video_dataset(
                 info = probe(path)
                 indices = sampling.eval_clip_indices(info.num_frames, num_frames, frame_stride,
                                                      num_clips, short_rule)
-                frames = read_frames(path, indices.reshape(-1))
+                frames = read_frames(path, indices.reshape(-1), info=info)
                 return frames.reshape((num_clips, num_frames) + frames.shape[1:]), True
             except VideoError as error:
                 skip_log.add(path, str(error))
@@ -189,36 +188,38 @@ def video_dataset(
 
     dataset = dataset.map(decode, num_parallel_calls=num_parallel_calls, deterministic=True)
     dataset = dataset.filter(lambda *element: element[-1])
-    return _finish(dataset, training, crop_size, None, eval_short_side,
-                   num_crops, batch_size, with_video_id, drop_remainder, normalization), skip_log
+    return _finish(dataset, training, clip, True, batch_size, with_video_id, drop_remainder,
+                   normalize), skip_log
 
 
-def normalize(clips, spec):
-    """uint8 RGB clips -> float32 `(reorder(x) - mean) / std` per the spec."""
+def normalize_clips(clips, clip):
+    """uint8 RGB clips -> float32 `(reorder(x) - mean) / std` as `clip` says."""
     clips = tf.cast(clips, tf.float32)
-    if spec["channel_order"] == "BGR":
+    if clip.channel_order == "BGR":
         clips = tf.reverse(clips, axis=[-1])
-    return (clips - tf.constant(spec["mean"], tf.float32)) / tf.constant(spec["std"], tf.float32)
+    return (clips - tf.constant(clip.mean, tf.float32)) / tf.constant(clip.std, tf.float32)
 
 
-def _finish(dataset, training, crop_size, short_side_range, eval_short_side,
-            num_crops, batch_size, with_video_id, drop_remainder, normalization=None):
+def _finish(dataset, training, clip, scaled, batch_size, with_video_id, drop_remainder,
+            normalize=False):
     """Augmentation (training) or views (evaluation), then batching.
 
-    `short_side_range=None` means the frames are already scaled (video files).
+    `scaled`: the frames are already scaled (the video-file pipeline scales
+    while decoding), so training only crops.
     """
     if training:
         def train_element(frames, target, video_id, element_seed, ok):
-            if short_side_range is None:
-                clip = augment.train_crop(frames, element_seed, crop_size)
+            if scaled:
+                frames = augment.train_crop(frames, element_seed, clip.crop_size)
             else:
-                clip = augment.train_augment(frames, element_seed, crop_size, short_side_range)
-            return clip, target
+                frames = augment.train_augment(frames, element_seed, clip.crop_size,
+                                               (clip.short_side_min, clip.short_side_max))
+            return frames, target
 
         dataset = dataset.map(train_element, num_parallel_calls=AUTOTUNE, deterministic=True)
     else:
         def views(frames, target, video_id, element_seed, ok):
-            clips = augment.eval_views(frames, eval_short_side, num_crops)
+            clips = augment.eval_views(frames, clip.eval_short_side, clip.eval_crops)
             count = tf.shape(clips)[0]
             targets = tf.repeat(tf.expand_dims(target, 0), count, axis=0)
             video_ids = tf.fill([count], video_id)
@@ -227,7 +228,7 @@ def _finish(dataset, training, crop_size, short_side_range, eval_short_side,
 
         dataset = dataset.flat_map(views)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if normalization is not None:
-        dataset = dataset.map(lambda clips, *rest: (normalize(clips, normalization), *rest),
+    if normalize:
+        dataset = dataset.map(lambda clips, *rest: (normalize_clips(clips, clip), *rest),
                               num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)

@@ -13,10 +13,6 @@ import numpy as np
 
 SHORT_RULES = ("loop", "repeat_last")
 
-# (num_frames, frame_stride) presets.
-PRESETS = {"32x2": (32, 2), "8x8": (8, 8)}
-
-
 def clip_span(num_frames, stride):
     return (num_frames - 1) * stride + 1
 

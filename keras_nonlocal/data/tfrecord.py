@@ -14,6 +14,7 @@ the pipeline); any other decoding error drops the element through
 
 import tensorflow as tf
 
+from keras_nonlocal.clip import Clip
 from keras_nonlocal.data.pipeline import AUTOTUNE
 from keras_nonlocal.data.pipeline import _element_seeds
 from keras_nonlocal.data.pipeline import _finish
@@ -68,23 +69,17 @@ def _indices(total, num_frames, frame_stride, seed, training, num_clips, short_r
 def tfrecord_dataset(
     files,
     num_classes,
+    clip=None,
     training=True,
     multi_label=False,
-    num_frames=32,
-    frame_stride=2,
     batch_size=8,
-    crop_size=224,
-    short_side_range=(256, 320),
-    eval_short_side=256,
-    num_clips=10,
-    num_crops=3,
     shuffle=True,
     seed=None,
     short_rule="loop",
     with_video_id=False,
     drop_remainder=False,
     skips=None,
-    normalization=None,
+    normalize=False,
     repeat=False,
     skip=0,
 ):
@@ -97,6 +92,7 @@ def tfrecord_dataset(
     Args:
         files: shard paths (or a glob pattern).
         num_classes: classes of the labels.
+        clip: the `keras_nonlocal.Clip` to sample (default `Clip()`).
         multi_label: multi-hot float targets instead of class indices.
         skips: a `TFRecordSkips` to count dropped records (a new one by default).
         (the others as `video_dataset`)
@@ -104,6 +100,8 @@ def tfrecord_dataset(
     Returns:
         `(dataset, skips)`.
     """
+    clip = Clip() if clip is None else clip
+    num_frames, frame_stride, num_clips = clip.num_frames, clip.frame_stride, clip.eval_clips
     if isinstance(files, str):
         files = sorted(tf.io.gfile.glob(files))
     if not files:
@@ -154,5 +152,5 @@ def tfrecord_dataset(
     dataset = dataset.filter(keep)
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
-    return _finish(dataset, training, crop_size, short_side_range, eval_short_side,
-                   num_crops, batch_size, with_video_id, drop_remainder, normalization), skips
+    return _finish(dataset, training, clip, False, batch_size, with_video_id, drop_remainder,
+                   normalize), skips

@@ -37,12 +37,10 @@ def _recipe(model, seed, folders, out, settings):
     return training.load_recipe(RECIPE, overrides)
 
 
-def _evaluate(model, recipe, folder, output):
-    videos = data.read_videos(folder)
-    return training.evaluate(
-        model, videos, num_frames=recipe.num_frames, frame_stride=recipe.frame_stride,
-        num_clips=recipe.eval_clips, num_crops=recipe.eval_crops,
-        short_side=recipe.eval_short_side, batch_size=32, output=output)
+def _evaluate(model, folder, output):
+    """Tests a trained model on the clip it records (the recipe's)."""
+    videos = data.read_videos(folder, class_names=list(zoo.preprocessing_spec(model).class_names))
+    return training.evaluate(model, videos, batch_size=32, output=output)
 
 
 def _cost(recipe):
@@ -98,12 +96,10 @@ def _train_and_test(name, seed, folders, output_dir, settings):
     began = time.perf_counter()
     result = training.train(recipe, verbose=0)
     seconds = time.perf_counter() - began
-    metrics = _evaluate(result["model"], recipe, folders["val"],
-                        os.path.join(out, "test_metrics.json"))
+    metrics = _evaluate(result["model"], folders["val"], os.path.join(out, "test_metrics.json"))
     return dict(model=name, seed=seed, output_dir=out, checkpoint_every=recipe.checkpoint_every,
                 accuracy=100 * metrics["top1"], views=metrics["views_per_video"],
-                train_seconds=seconds, checkpoint=result["checkpoints"][0][1],
-                clip=(recipe.num_frames, recipe.frame_stride, recipe.crop_size))
+                train_seconds=seconds, checkpoint=result["checkpoints"][0][1])
 
 
 def _share_cores(threads):
@@ -206,7 +202,8 @@ def _attention_pictures(run, folder, out):
     paths = []
     for name in dataset.CLASSES:
         video = sorted(os.listdir(os.path.join(folder, name)))[0]
-        clip = visualize.load_clip(os.path.join(folder, name, video), *run["clip"])
+        clip = visualize.load_clip(os.path.join(folder, name, video),
+                                   zoo.preprocessing_spec(model))
         info = visualize.attention_maps(model, clip)  # one pass for both pictures
         queries = mark_queries(clip, info["grid"])
         for mode in ("arrows", "heatmap"):

@@ -2,6 +2,7 @@
 
 from keras_nonlocal.models.complexity import complexity
 from keras_nonlocal.models.complexity import format_complexity
+from keras_nonlocal.models.video_resnet import Architecture
 from keras_nonlocal.models.video_resnet import video_resnet
 
-__all__ = ["complexity", "format_complexity", "video_resnet"]
+__all__ = ["Architecture", "complexity", "format_complexity", "video_resnet"]

@@ -13,6 +13,7 @@ import re
 
 import keras
 
+from keras_nonlocal.keras_private import node_shapes
 from keras_nonlocal.layers.nonlocal_block import NonLocalBase
 
 STAGE_OF = re.compile(r"^(preprocessing|conv[1-5]|pool[12]|avg_pool|dropout|predictions)")
@@ -25,10 +26,6 @@ def _stage(layer_name):
     prefix = match.group(1)
     return {"preprocessing": "stem", "conv1": "stem", "pool1": "stem", "pool2": "res2", "conv2": "res2",
             "conv3": "res3", "conv4": "res4", "conv5": "res5"}.get(prefix, "head")
-
-
-def _shape(tensor):
-    return tuple(tensor.shape)
 
 
 def layer_macs(layer, input_shape, output_shape):
@@ -91,9 +88,7 @@ def complexity(model):
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        node = layer._inbound_nodes[0]
-        input_shape = _shape(node.input_tensors[0])
-        output_shape = _shape(node.output_tensors[0])
+        input_shape, output_shape = node_shapes(layer)
         stage = stages.setdefault(_stage(layer.name), {"params": 0, "macs": 0})
         stage["params"] += sum(math.prod(w.shape) for w in layer.trainable_weights)
         stage["macs"] += layer_macs(layer, input_shape, output_shape)

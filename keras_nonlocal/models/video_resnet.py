@@ -6,10 +6,12 @@ follow `keras.applications.ResNet50` (`conv2_block1_1_conv`, ...), so an
 ImageNet ResNet maps onto a video model by name.
 """
 
+import dataclasses
+
 import keras
 
 from keras_nonlocal.layers import NonLocal3D
-from keras_nonlocal.layers.preprocessing import SPECS, VideoPreprocessing
+from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -55,33 +57,13 @@ NONLOCAL_POSITIONS = {
 }
 
 
-def video_resnet(
-    depth=50,
-    inflate=None,
-    num_nonlocal=0,
-    nonlocal_mode="embedded_gaussian",
-    nonlocal_scope="spacetime",
-    nonlocal_kwargs=None,
-    conv1_temporal_kernel=None,
-    conv1_temporal_stride=2,
-    pool1_temporal=(3, 2),
-    pool2_temporal=(3, 2),
-    stride_on="1x1",
-    padding="symmetric",
-    include_top=True,
-    classes=400,
-    dropout=0.5,
-    classifier_activation="softmax",
-    input_shape=None,
-    include_preprocessing=True,
-    preprocessing="caffe",
-    num_frames=32,
-    frame_stride=2,
-    base_width=64,
-    synchronized_bn=False,
-    name=None,
-):
-    """Builds a video ResNet as a functional `keras.Model`.
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """Everything that decides a video ResNet's weights and outputs.
+
+    Two models with equal architectures take each other's weights and
+    compute the same function. The zoo names the published ones (its
+    `sampling` and `layout` arguments); this record is the full detail.
 
     Args:
         depth: 50 or 101.
@@ -90,35 +72,91 @@ def video_resnet(
             to the blocks of `inflation_pattern(depth)`.
         num_nonlocal: 0, 1, 5 or 10 non-local blocks, placed as the paper
             places them (`NONLOCAL_POSITIONS`).
-        nonlocal_mode, nonlocal_scope: passed to `NonLocal3D`.
-        nonlocal_kwargs: further `NonLocal3D` arguments (e.g. `use_bn`,
-            `subsample_position`).
+        nonlocal_mode: the blocks' pairwise function.
+        nonlocal_kwargs: further `NonLocal3D` arguments (e.g. `scope`,
+            `subsample_position`, `scale`).
         conv1_temporal_kernel: defaults to 1 for C2D and 5 for I3D.
-        conv1_temporal_stride: 2 in the paper's 32x2 models, 1 in 8x8 ones.
-        pool1_temporal: (kernel, stride) of pool1 in time: (3, 2) in the
-            paper's Table 1, (2, 2) in the original release, (1, 1) in 8x8.
-        pool2_temporal: (kernel, stride) of the max-pool after res2, or None:
-            (3, 2) paper, (2, 2) original release and pytorchvideo.
+        conv1_temporal_stride: 2 in the 32-frame models, 1 in 8-frame ones.
+        pool1_temporal: `(kernel, stride)` of pool1 in time: (3, 2) in the
+            paper's Table 1, (2, 2) in the original release's 32-frame
+            models, (1, 1) in 8-frame ones.
+        pool2_temporal: `(kernel, stride)` of the max-pool after res2, or
+            `None` for none: (3, 2) paper, (2, 2) release and the others.
+        pool_padding: `"symmetric"` pads pool1 and pool2 by `(k - 1) // 2`
+            on both sides (PyTorch); `"valid"` does not pad them (the
+            original Caffe2 release: 112 -> 55 after pool1).
         stride_on: `"1x1"` puts the spatial stride of a stage's first block
-            on its first 1x1 conv (keras.applications, original release);
-            `"3x3"` on the 3x3 conv (PySlowFast, pytorchvideo).
-        padding: `"symmetric"` pads strided convs and pools equally on both
-            sides (PyTorch, Caffe2, keras.applications' stem); `"same"` uses
-            Keras "same" padding (more on the right).
+            on its first 1x1 conv (keras.applications' ImageNet ResNets);
+            `"3x3"` on the 3x3 conv (the original release, PySlowFast,
+            pytorchvideo, mmaction2).
+        padding: `"symmetric"` pads strided convs equally on both sides
+            (PyTorch, Caffe2, keras.applications' stem); `"same"` uses Keras
+            "same" padding (more on the right).
+        base_width: channels of conv1 and of res2's bottleneck (64 in the
+            paper); the stages use 1x, 2x, 4x, 8x of it.
+    """
+
+    depth: int = 50
+    inflate: str = None
+    num_nonlocal: int = 0
+    nonlocal_mode: str = "embedded_gaussian"
+    nonlocal_kwargs: dict = None
+    conv1_temporal_kernel: int = None
+    conv1_temporal_stride: int = 2
+    pool1_temporal: tuple = (3, 2)
+    pool2_temporal: tuple = (3, 2)
+    pool_padding: str = "symmetric"
+    stride_on: str = "1x1"
+    padding: str = "symmetric"
+    base_width: int = 64
+
+    def __post_init__(self):
+        choices = dict(depth=tuple(STAGE_BLOCKS), inflate=(None, "3x1x1", "3x3x3"),
+                       num_nonlocal=(0, 1, 5, 10), pool_padding=("symmetric", "valid"),
+                       stride_on=("1x1", "3x3"), padding=("symmetric", "same"))
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"`{key}` must be one of {', '.join(map(repr, allowed))}. "
+                                 f"Received: {key}={getattr(self, key)!r}")
+        if not isinstance(self.base_width, int) or self.base_width < 1:
+            raise ValueError(f"`base_width` must be a positive int. Received: base_width={self.base_width!r}")
+        object.__setattr__(self, "nonlocal_kwargs", dict(self.nonlocal_kwargs or {}))
+        for key in ("pool1_temporal", "pool2_temporal"):
+            value = getattr(self, key)
+            if value is not None:
+                object.__setattr__(self, key, tuple(value))
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def video_resnet(
+    architecture=None,
+    clip=None,
+    include_top=True,
+    classes=400,
+    dropout=0.5,
+    classifier_activation="softmax",
+    input_shape=None,
+    include_preprocessing=True,
+    synchronized_bn=False,
+    name=None,
+):
+    """Builds a video ResNet as a functional `keras.Model`.
+
+    Args:
+        architecture: an `Architecture` (default: C2D ResNet-50, paper 32x2).
+        clip: the `keras_nonlocal.Clip` the model is for (its normalisation
+            and the rest of the record go into the `VideoPreprocessing`
+            layer the model starts with). Defaults to `Clip()`.
         include_top: add global average pooling, dropout and the classifier.
         classes: number of classes of the classifier.
         dropout: dropout rate before the classifier.
         classifier_activation: activation of the classifier, `None` for logits.
         input_shape: `(T, H, W, 3)`; defaults to `(None, None, None, 3)`.
-        include_preprocessing: start the model with `VideoPreprocessing`, so
-            it takes RGB frames in [0, 255] (uint8 or float).
-        preprocessing: a key of `SPECS` or a dict with `channel_order`,
-            `mean`, `std`.
-        num_frames, frame_stride: the training clip, recorded in the
-            preprocessing layer.
-        base_width: channels of conv1 and of res2's bottleneck (64 in the
-            paper); the stages use 1x, 2x, 4x, 8x of it. Smaller values make
-            small models for quick experiments (no ImageNet weights exist).
+        include_preprocessing: the model normalises RGB frames in [0, 255]
+            (uint8 or float) itself; `False` takes normalised frames (the
+            clip is recorded all the same).
         synchronized_bn: BN statistics over all replicas (TensorFlow
             backend); the paper's models use per-device statistics.
         name: model name.
@@ -126,25 +164,7 @@ def video_resnet(
     Returns:
         A `keras.Model`.
     """
-    if not isinstance(base_width, int) or base_width < 1:
-        raise ValueError(f"`base_width` must be a positive int. Received: base_width={base_width!r}")
-    if depth not in STAGE_BLOCKS:
-        raise ValueError(f"`depth` must be 50 or 101. Received: depth={depth!r}")
-    if inflate not in (None, "3x1x1", "3x3x3"):
-        raise ValueError(
-            f"`inflate` must be None, '3x1x1' or '3x3x3'. Received: inflate={inflate!r}"
-        )
-    if num_nonlocal not in (0, 1, 5, 10):
-        raise ValueError(
-            "`num_nonlocal` must be 0, 1, 5 or 10 (the paper's settings). "
-            f"Received: num_nonlocal={num_nonlocal!r}"
-        )
-    if stride_on not in ("1x1", "3x3"):
-        raise ValueError(f"`stride_on` must be '1x1' or '3x3'. Received: stride_on={stride_on!r}")
-    if padding not in ("symmetric", "same"):
-        raise ValueError(
-            f"`padding` must be 'symmetric' or 'same'. Received: padding={padding!r}"
-        )
+    arch = architecture or Architecture()
     if input_shape is None:
         input_shape = (None, None, None, 3)
     input_shape = tuple(input_shape)
@@ -153,45 +173,39 @@ def video_resnet(
             "`input_shape` must be (frames, height, width, 3). "
             f"Received: input_shape={input_shape}"
         )
-    spec = SPECS[preprocessing] if isinstance(preprocessing, str) else dict(preprocessing)
-
-    builder = _Builder(padding, synchronized_bn)
+    builder = _Builder(arch.padding, arch.pool_padding, synchronized_bn)
     inputs = keras.Input(input_shape, name="video")
-    x = inputs
-    if include_preprocessing:
-        x = VideoPreprocessing(
-            **spec, num_frames=num_frames, frame_stride=frame_stride,
-            crop_size=input_shape[1] or 224, name="preprocessing",
-        )(x)
+    x = VideoPreprocessing(clip, normalize=include_preprocessing, name="preprocessing")(inputs)
 
-    kt = conv1_temporal_kernel or (5 if inflate else 1)
-    x = builder.conv(x, base_width, (kt, 7, 7), (conv1_temporal_stride, 2, 2), "conv1_conv")
+    base = arch.base_width
+    kt = arch.conv1_temporal_kernel or (5 if arch.inflate else 1)
+    x = builder.conv(x, base, (kt, 7, 7), (arch.conv1_temporal_stride, 2, 2), "conv1_conv")
     x = builder.bn_relu(x, "conv1")
-    pk, ps = pool1_temporal
+    pk, ps = arch.pool1_temporal
     x = builder.max_pool(x, (pk, 3, 3), (ps, 2, 2), "pool1_pool")
 
-    pattern = inflation_pattern(depth)
-    nonlocal_at = NONLOCAL_POSITIONS[depth].get(num_nonlocal, {})
-    nl_kwargs = dict(mode=nonlocal_mode, scope=nonlocal_scope, synchronized_bn=synchronized_bn)
-    if nonlocal_scope == "time":
+    pattern = inflation_pattern(arch.depth)
+    nonlocal_at = NONLOCAL_POSITIONS[arch.depth].get(arch.num_nonlocal, {})
+    nl_kwargs = dict(mode=arch.nonlocal_mode, synchronized_bn=synchronized_bn)
+    if arch.nonlocal_kwargs.get("scope") == "time":
         nl_kwargs["subsample"] = False
-    nl_kwargs.update(nonlocal_kwargs or {})
-    widths = [w * base_width // 64 for w in WIDTHS]
-    for stage, (blocks, width) in enumerate(zip(STAGE_BLOCKS[depth], widths)):
+    nl_kwargs.update(arch.nonlocal_kwargs)
+    widths = [w * base // 64 for w in WIDTHS]
+    for stage, (blocks, width) in enumerate(zip(STAGE_BLOCKS[arch.depth], widths)):
         for b in range(blocks):
             stride = 2 if (b == 0 and stage > 0) else 1
             x = builder.bottleneck(
                 x,
                 width,
                 stride=stride,
-                inflate=inflate if (inflate and pattern[stage][b]) else None,
-                stride_on=stride_on,
+                inflate=arch.inflate if (arch.inflate and pattern[stage][b]) else None,
+                stride_on=arch.stride_on,
                 name=f"conv{stage + 2}_block{b + 1}",
             )
             if b in nonlocal_at.get(f"res{stage + 2}", ()):
                 x = NonLocal3D(**nl_kwargs, name=f"conv{stage + 2}_block{b + 1}_nonlocal")(x)
-        if stage == 0 and pool2_temporal is not None:
-            k2, s2 = pool2_temporal
+        if stage == 0 and arch.pool2_temporal is not None:
+            k2, s2 = arch.pool2_temporal
             x = builder.max_pool(x, (k2, 1, 1), (s2, 1, 1), "pool2_pool")
 
     if include_top:
@@ -209,8 +223,9 @@ def video_resnet(
 class _Builder:
     """Conv / BN / pool helpers that apply the chosen padding convention."""
 
-    def __init__(self, padding, synchronized_bn=False):
+    def __init__(self, padding, pool_padding="symmetric", synchronized_bn=False):
         self.padding = padding
+        self.pool_padding = pool_padding
         self.synchronized_bn = synchronized_bn
 
     def _pad(self, x, kernel, strides, name):
@@ -243,6 +258,8 @@ class _Builder:
 
     def max_pool(self, x, pool, strides, name):
         # Zero padding is exact here: the inputs are ReLU outputs (>= 0).
+        if self.pool_padding == "valid":
+            return keras.layers.MaxPooling3D(pool, strides, padding="valid", name=name)(x)
         x, pad = self._pad(x, pool, strides, name.replace("_pool", ""))
         return keras.layers.MaxPooling3D(pool, strides, padding=pad, name=name)(x)
 

@@ -6,13 +6,16 @@ from keras_nonlocal.training.evaluate import evaluate
 from keras_nonlocal.training.evaluate import export_saved_model
 from keras_nonlocal.training.evaluate import mean_average_precision
 from keras_nonlocal.training.evaluate import predict
+from keras_nonlocal.optimizers import PaperSGD
+from keras_nonlocal.training.checkpoints import checkpoints
+from keras_nonlocal.training.checkpoints import load_checkpoint
 from keras_nonlocal.training.recipe import Recipe
+from keras_nonlocal.training.recipe import list_recipes
 from keras_nonlocal.training.recipe import load_recipe
 from keras_nonlocal.training.strategy import make_strategy
-from keras_nonlocal.training.train import PaperSGD
-from keras_nonlocal.training.train import checkpoints
 from keras_nonlocal.training.train import train
 
 __all__ = ["PaperSGD", "Recipe", "average_per_video", "checkpoints", "classification_metrics",
-           "evaluate", "export_saved_model", "load_recipe", "make_strategy",
+           "evaluate", "export_saved_model", "list_recipes", "load_checkpoint", "load_recipe",
+           "make_strategy",
            "mean_average_precision", "predict", "train"]

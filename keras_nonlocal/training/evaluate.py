@@ -8,17 +8,36 @@ import numpy as np
 import tensorflow as tf
 
 from keras_nonlocal import data
+from keras_nonlocal import zoo
 
 
-def average_per_video(scores, video_ids):
-    """Mean of the view scores of each video: returns (ids, (V, C) scores)."""
+def average_per_video(scores, video_ids, labels=None):
+    """Mean of the view scores of each video.
+
+    Args:
+        scores: `(views, C)`. video_ids: `(views,)`.
+        labels: optional, per view (indices or multi-hot rows); every view of
+            a video must carry its video's label.
+
+    Returns:
+        `(ids, (V, C) averaged scores)`, or with `labels`
+        `(ids, averaged, (V, ...) labels)`, videos in increasing id order.
+    """
     scores = np.asarray(scores, np.float64)
     video_ids = np.asarray(video_ids)
-    ids, inverse = np.unique(video_ids, return_inverse=True)
+    ids, first, inverse = np.unique(video_ids, return_index=True, return_inverse=True)
     sums = np.zeros((len(ids), scores.shape[1]))
     np.add.at(sums, inverse, scores)
     counts = np.bincount(inverse, minlength=len(ids))[:, None]
-    return ids, sums / counts
+    if labels is None:
+        return ids, sums / counts
+    labels = np.asarray(labels)
+    per_video = labels[first]
+    mismatch = np.any((labels != per_video[inverse]).reshape(len(labels), -1), axis=1)
+    if mismatch.any():
+        raise ValueError(f"Views of one video carry different labels: video "
+                         f"{video_ids[mismatch][0]}. Received: {int(mismatch.sum())} such views")
+    return ids, sums / counts, per_video
 
 
 def topk_accuracy(scores, labels, k):
@@ -98,25 +117,40 @@ def view_scores(model, dataset):
     return np.concatenate(scores), np.concatenate(labels), np.concatenate(ids)
 
 
-def evaluate(model, videos, num_frames=32, frame_stride=2, num_clips=10, num_crops=3,
-             short_side=256, batch_size=4, output=None, multi_label=None):
+def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=None,
+             print_fn=print):
     """The paper's multi-view testing of `model` on `videos` (a `VideoList`).
 
-    Softmax scores of the `num_clips x num_crops` views of a video (fully
-    convolutional at `short_side`) are averaged per video, then scored.
-    Writes `output` (JSON) and a confusion-matrix PNG beside it when given.
+    Softmax scores of the `eval_clips x eval_crops` views of a video (fully
+    convolutional at `eval_short_side`) are averaged per video, then scored.
+
+    Args:
+        model: a zoo model (or any model recording its clip).
+        videos: a `VideoList`; its class order must be the model's (read it
+            with `class_names=zoo.preprocessing_spec(model).class_names`).
+        clip: `None` for the model's own clip (what it was trained on), a
+            dict of changes to it (printed), or a `Clip`.
+        batch_size: views per batch.
+        output: a JSON path for the metrics; a confusion-matrix PNG is
+            written beside it.
+        multi_label: default `videos.multi_label`.
+        print_fn: where clip changes are printed.
+
+    Returns:
+        A dict: `top1`, `top5`, `per_class_accuracy`, `confusion_matrix` (or
+        `mAP`), `videos`, `views_per_video`, `skipped_videos` and `clip`.
     """
+    clip = zoo.resolve_clip(model, clip, print_fn)
+    _check_classes(clip, videos.class_names)
     multi_label = videos.multi_label if multi_label is None else multi_label
-    dataset, skipped = data.video_dataset(
-        videos, training=False, num_frames=num_frames, frame_stride=frame_stride,
-        num_clips=num_clips, num_crops=num_crops, eval_short_side=short_side,
-        batch_size=batch_size, with_video_id=True)
+    dataset, skipped = data.video_dataset(videos, clip, training=False, batch_size=batch_size,
+                                          with_video_id=True)
     scores, labels, ids = view_scores(model, dataset)
-    video_ids, averaged = average_per_video(scores, ids)
-    first = {i: labels[np.argmax(ids == i)] for i in video_ids}
-    video_labels = np.stack([first[i] for i in video_ids])
+    _, averaged, video_labels = average_per_video(scores, ids, labels)
     metrics = classification_metrics(averaged, video_labels, videos.class_names, multi_label)
-    metrics.update(views_per_video=num_clips * num_crops, skipped_videos=sorted(skipped.errors))
+    metrics.update(views_per_video=clip.eval_clips * clip.eval_crops,
+                   skipped_videos=sorted(skipped.errors),
+                   clip={k: v for k, v in clip.get_config().items() if k != "class_names"})
     if output:
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         with open(output, "w") as f:
@@ -127,19 +161,38 @@ def evaluate(model, videos, num_frames=32, frame_stride=2, num_clips=10, num_cro
     return metrics
 
 
-def predict(model, paths, class_names, num_frames=32, frame_stride=2, num_clips=10,
-            num_crops=3, short_side=256, top=5):
-    """Top-`top` classes per video: {path: [(name, score), ...]} (unreadable: the error)."""
-    videos = data.VideoList(list(paths), [[0]] * len(paths), list(class_names))
-    dataset, skipped = data.video_dataset(
-        videos, training=False, num_frames=num_frames, frame_stride=frame_stride,
-        num_clips=num_clips, num_crops=num_crops, eval_short_side=short_side,
-        batch_size=num_clips * num_crops, with_video_id=True)
+def _check_classes(clip, class_names):
+    if clip.class_names is not None and tuple(class_names) != clip.class_names:
+        raise ValueError(
+            "The videos' classes are not the model's (in order): scores would be read against "
+            f"the wrong names. Model: {list(clip.class_names)[:5]}..., videos: "
+            f"{list(class_names)[:5]}... Received: {len(class_names)} classes")
+
+
+def predict(model, paths, clip=None, class_names=None, top=5, print_fn=print):
+    """Top-`top` classes of each video, averaged over its test views.
+
+    Args:
+        model: a zoo model.
+        paths: video files.
+        clip: as in `evaluate` (default: the model's own clip and views).
+        class_names: default the model's (its clip's), else class indices.
+        top: classes per video.
+
+    Returns:
+        `{path: [(name, score), ...]}`; an unreadable video maps to its error.
+    """
+    clip = zoo.resolve_clip(model, clip, print_fn)
+    names = class_names or clip.class_names or [str(i) for i in range(model.output.shape[-1])]
+    videos = data.VideoList(list(paths), [[0]] * len(paths), list(names))
+    views = clip.eval_clips * clip.eval_crops
+    dataset, skipped = data.video_dataset(videos, clip, training=False, batch_size=views,
+                                          with_video_id=True)
     results = {path: f"unreadable: {error}" for path, error in skipped.errors.items()}
     for clips, _, ids in dataset:
         score = np.asarray(model.predict_on_batch(clips)).mean(axis=0)
         best = np.argsort(-score)[:top]
-        results[paths[int(ids.numpy()[0])]] = [(class_names[i], float(score[i])) for i in best]
+        results[paths[int(ids.numpy()[0])]] = [(names[i], float(score[i])) for i in best]
     for path in paths:
         results.setdefault(path, "unreadable")
     return results
@@ -147,7 +200,9 @@ def predict(model, paths, class_names, num_frames=32, frame_stride=2, num_clips=
 
 def export_saved_model(model, path):
     """A SavedModel whose `serve` signature takes uint8 clips (batch, T, H, W, 3)
-    and returns the class scores (TF Serving, `tf.saved_model.load`)."""
+    and returns the class scores (TF Serving, `tf.saved_model.load`). The
+    model's clip record (frames, stride, views, normalisation, class names)
+    is written beside it as `clip.json`, for the serving side's sampler."""
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -158,4 +213,6 @@ def export_saved_model(model, path):
         name="serve", fn=serve,
         input_signature=[tf.TensorSpec(model.input.shape, tf.uint8, name="clips")])
     archive.write_out(path)
+    with open(os.path.join(path, "clip.json"), "w") as f:
+        json.dump(zoo.preprocessing_spec(model).get_config(), f, indent=1)
     return path

@@ -2,27 +2,39 @@
 
 Every key has a type and a default (`Recipe`); an unknown key or a value of
 the wrong type is an error at start-up naming the key and the valid ones.
+Recipes ship with the package (`keras_nonlocal.recipes`, the repository's
+`zoo/recipes/` folder) and are found by name.
 """
 
 import dataclasses
-import difflib
+import importlib.resources
 import os
-import sys
 import tomllib
 import typing
+
+from keras_nonlocal.clip import Clip
+from keras_nonlocal.settings import parse_assignments
+
+RECIPES_PACKAGE = "keras_nonlocal.recipes"
 
 
 @dataclasses.dataclass
 class Recipe:
-    """All settings of a training run (the paper's values as defaults)."""
+    """All settings of a training run (the paper's values as defaults).
+
+    The clip keys (`num_frames` ... `eval_crops`, as `keras_nonlocal.Clip`
+    names them) default to 0: the model's own clip (its `sampling`, or its
+    weights preset's). A value set here is what the model is trained on and
+    records.
+    """
 
     # model
     model: str = "nl_i3d_r50"
     weights: str = ""  # "", "imagenet", or a .keras / .weights.h5 path
     num_nonlocal: int = -1  # -1: the builder's default
     nonlocal_mode: str = "embedded_gaussian"
-    sampling: str = "32x2"
-    stride_on: str = "1x1"
+    sampling: str = ""  # "": the builder's ("32x2") or the weights preset's
+    layout: str = ""  # "": the builder's ("paper") or the weights preset's
     dropout: float = 0.5
     base_width: int = 64  # 64: the paper's ResNet; smaller for quick experiments
     # data
@@ -33,14 +45,15 @@ class Recipe:
     data_format: str = "files"  # "files" or "tfrecord"
     num_classes: int = 0  # needed with tfrecord data; else from the list
     multi_label: bool = False
-    num_frames: int = 32
-    frame_stride: int = 2
-    crop_size: int = 224
-    short_side_min: int = 256
-    short_side_max: int = 320
-    eval_short_side: int = 256
-    eval_clips: int = 10
-    eval_crops: int = 3
+    # the clip (0: the model's)
+    num_frames: int = 0
+    frame_stride: int = 0
+    crop_size: int = 0
+    short_side_min: int = 0
+    short_side_max: int = 0
+    eval_short_side: int = 0
+    eval_clips: int = 0
+    eval_crops: int = 0
     # optimisation (paper section 4.1)
     batch_size: int = 64  # global, split over replicas
     steps: int = 400000
@@ -63,54 +76,19 @@ class Recipe:
     seed: int = 0
     deterministic: bool = False
 
+    def clip_changes(self):
+        """The clip settings this recipe sets (those not 0), as `Clip` names them."""
+        return {k: getattr(self, k) for k in CLIP_KEYS if getattr(self, k)}
+
     @classmethod
     def keys(cls):
         return [f.name for f in dataclasses.fields(cls)]
 
 
-_TYPES = {f.name: f.type for f in dataclasses.fields(Recipe)}
-
-
-def _coerce(key, value, source):
-    kind = _TYPES[key]
-    if kind in (typing.List[float], "typing.List[float]"):
-        if isinstance(value, str):
-            value = [v for v in value.strip("[]").split(",") if v.strip()]
-        if isinstance(value, (list, tuple)):
-            try:
-                return [float(v) for v in value]
-            except (TypeError, ValueError):
-                pass
-        raise ValueError(f"{source}: `{key}` must be a list of numbers. Received: {key}={value!r}")
-    if isinstance(value, str) and kind is not str:
-        text = value.strip()
-        try:
-            if kind is bool:
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                return text.lower() in ("true", "1")
-            return kind(text)
-        except ValueError:
-            raise ValueError(
-                f"{source}: `{key}` must be {kind.__name__}. Received: {key}={value!r}"
-            ) from None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(
-            f"{source}: `{key}` must be {kind.__name__}. Received: {key}={value!r}"
-        )
-    return value
-
-
-def _check_key(key, source):
-    if key not in _TYPES:
-        close = difflib.get_close_matches(key, _TYPES, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
-            f"{source}: unknown key `{key}`.{hint} Valid keys: {', '.join(Recipe.keys())}. "
-            f"Received: {key}"
-        )
+# The clip's sampling settings (its ints); the normalisation comes with the weights.
+CLIP_KEYS = tuple(f.name for f in dataclasses.fields(Clip) if f.type is int)
+_TYPES = {f.name: list if f.type == typing.List[float] else f.type
+          for f in dataclasses.fields(Recipe)}
 
 
 def load_recipe(path=None, overrides=()):
@@ -132,18 +110,8 @@ def load_recipe(path=None, overrides=()):
                 table = tomllib.load(f)
             except tomllib.TOMLDecodeError as error:
                 raise ValueError(f"{path}: not valid TOML ({error}). Received: recipe={path!r}") from None
-        for key, value in table.items():
-            _check_key(key, path)
-            values[key] = _coerce(key, value, path)
-    if isinstance(overrides, dict):
-        overrides = [f"{k}={v}" for k, v in overrides.items()]
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"Overrides are key=value. Received: {item!r}")
-        key = key.strip()
-        _check_key(key, "override")
-        values[key] = _coerce(key, value, "override")
+        values.update(parse_assignments(table, _TYPES, source=path))
+    values.update(parse_assignments(overrides, _TYPES, source="override"))
     recipe = Recipe(**values)
     _validate(recipe)
     return recipe
@@ -160,21 +128,29 @@ def _validate(recipe):
             raise ValueError(
                 f"`{key}` must be one of {', '.join(allowed)}. Received: {key}={getattr(recipe, key)!r}"
             )
-    for key in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "num_frames",
-                "frame_stride", "crop_size"):
+    for key in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints"):
         if getattr(recipe, key) <= 0:
             raise ValueError(f"`{key}` must be positive. Received: {key}={getattr(recipe, key)}")
+    for key in CLIP_KEYS:
+        if getattr(recipe, key) < 0:
+            raise ValueError(f"`{key}` must be positive (0: the model's). "
+                             f"Received: {key}={getattr(recipe, key)}")
+
+
+def list_recipes():
+    """Names of the recipes shipped with the package."""
+    folder = importlib.resources.files(RECIPES_PACKAGE)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 def resolve_recipe_path(name):
-    """A recipe file path, or the name of one in the repository's `zoo/recipes/`
-    (or, for an installed wheel, `<prefix>/share/keras_nonlocal/recipes/`)."""
+    """A recipe file path, or the name of a recipe shipped with the package
+    (`keras_nonlocal.recipes`, the repository's `zoo/recipes/`)."""
     if os.path.exists(name):
         return name
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     file = name if name.endswith(".toml") else name + ".toml"
-    for folder in (os.path.join(here, "zoo", "recipes"),
-                   os.path.join(sys.prefix, "share", "keras_nonlocal", "recipes")):
-        if os.path.exists(os.path.join(folder, file)):
-            return os.path.join(folder, file)
-    raise ValueError(f"Recipe not found (a .toml path or a name in zoo/recipes/). Received: recipe={name!r}")
+    shipped = importlib.resources.files(RECIPES_PACKAGE) / file
+    if shipped.is_file():
+        return str(shipped)
+    raise ValueError(f"Recipe not found: not a file, nor one of the shipped recipes "
+                     f"({', '.join(list_recipes())}). Received: recipe={name!r}")

@@ -15,34 +15,24 @@ import json
 import logging
 import math
 import os
-import re
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_nonlocal import data
+from keras_nonlocal import keras_private
 from keras_nonlocal import zoo
+from keras_nonlocal.optimizers import PaperSGD
+from keras_nonlocal.training.checkpoints import CheckpointWriter
+from keras_nonlocal.training.checkpoints import checkpoints
+from keras_nonlocal.training.checkpoints import load_checkpoint
 from keras_nonlocal.training.strategy import check_batch
 from keras_nonlocal.training.strategy import make_strategy
 
 logger = logging.getLogger("keras_nonlocal.training")
-CHECKPOINT = re.compile(r"ckpt-(\d{8})\.keras$")
 REFERENCE_BATCH = 64  # the paper's lr 0.01 is for 64 clips
-
-
-@keras.saving.register_keras_serializable(package="keras_nonlocal")
-class PaperSGD(keras.optimizers.SGD):
-    """SGD whose weight decay skips BN parameters and biases (paper 4.1).
-
-    Keras applies the decay decoupled (`w -= lr * wd * w`), not as an L2 term
-    in the gradient; with momentum the two differ slightly. The exclusion is
-    part of the optimizer, so it survives saving and resuming.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
 
 
 def learning_rate(recipe):
@@ -70,8 +60,8 @@ def build_optimizer(recipe):
 def read_data_source(recipe, training=True):
     """Checks and reads the train (or val) data of a recipe, without decoding.
 
-    Returns `(source, num_classes, class_names)`, `source` being a
-    `VideoList` or a list of TFRecord files.
+    Returns `(source, class_names)`, `source` being a `VideoList` or a list
+    of TFRecord files.
     """
     key = "train_data" if training else "val_data"
     path = getattr(recipe, key)
@@ -86,7 +76,7 @@ def read_data_source(recipe, training=True):
         names = [str(i) for i in range(recipe.num_classes)]
         if recipe.class_names:
             names = data.read_class_names(recipe.class_names)
-        return files, recipe.num_classes, names
+        return files, names
     if not os.path.exists(path):
         raise ValueError(f"Data path not found. Received: {key}={path!r}")
     videos = data.read_videos(path, root=recipe.data_root or None,
@@ -95,38 +85,39 @@ def read_data_source(recipe, training=True):
         raise ValueError(f"No videos in {path!r}. Received: 0 videos")
     if recipe.multi_label:
         videos.multi_label = True
-    return videos, videos.num_classes, videos.class_names
+    return videos, videos.class_names
 
 
-def make_dataset(recipe, source, start_step=0, training=True):
-    """The training stream from `start_step` (or the 1-view validation set)
-    over a source from `read_data_source`. Returns `(dataset, skip_log)`."""
-    common = dict(num_frames=recipe.num_frames, frame_stride=recipe.frame_stride,
-                  batch_size=recipe.batch_size, crop_size=recipe.crop_size,
-                  short_side_range=(recipe.short_side_min, recipe.short_side_max),
-                  seed=recipe.seed, drop_remainder=training)
+def make_dataset(recipe, source, clip, start_step=0, training=True):
+    """The training stream of `clip` from `start_step` (or the 1-view
+    validation set) over a source from `read_data_source`. Returns
+    `(dataset, skip_log)`."""
+    common = dict(batch_size=recipe.batch_size, seed=recipe.seed, drop_remainder=training)
     if training:
         common.update(repeat=True, skip=start_step * recipe.batch_size)
     else:
-        common.update(num_clips=1, num_crops=1, eval_short_side=recipe.eval_short_side)
+        clip = clip.replace(eval_clips=1, eval_crops=1)
     if isinstance(source, data.VideoList):
-        return data.video_dataset(source, training=training, **common)
-    return data.tfrecord_dataset(source, recipe.num_classes, training=training,
+        return data.video_dataset(source, clip, training=training, **common)
+    return data.tfrecord_dataset(source, recipe.num_classes, clip, training=training,
                                  multi_label=recipe.multi_label, **common)
 
 
-def build_model(recipe, num_classes):
-    kwargs = dict(classes=num_classes, dropout=recipe.dropout, sampling=recipe.sampling,
-                  stride_on=recipe.stride_on, nonlocal_mode=recipe.nonlocal_mode,
+def build_model(recipe, class_names):
+    """The recipe's zoo model, recording the recipe's clip and class names."""
+    kwargs = dict(classes=len(class_names), dropout=recipe.dropout,
+                  sampling=recipe.sampling or None, layout=recipe.layout or None,
+                  nonlocal_mode=recipe.nonlocal_mode,
                   classifier_activation="sigmoid" if recipe.multi_label else "softmax",
-                  base_width=recipe.base_width, synchronized_bn=recipe.synchronized_bn)
+                  base_width=recipe.base_width, synchronized_bn=recipe.synchronized_bn,
+                  clip=dict(recipe.clip_changes(), class_names=tuple(class_names)))
     if recipe.num_nonlocal >= 0:
         kwargs["num_nonlocal"] = recipe.num_nonlocal
     if recipe.weights and recipe.weights != "imagenet" and not os.path.exists(recipe.weights):
         raise ValueError(f"Weights file not found. Received: weights={recipe.weights!r}")
     model = zoo.build(recipe.model, weights=recipe.weights or None, **kwargs)
     if recipe.freeze_bn:
-        for layer in model._flatten_layers():
+        for layer in keras_private.all_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False  # Keras 3: also runs it in inference mode
     return model
@@ -138,39 +129,6 @@ def compile_model(model, recipe):
     metrics = [] if recipe.multi_label else ["accuracy"]
     model.compile(build_optimizer(recipe), loss=loss, metrics=metrics,
                   jit_compile=False if recipe.deterministic else "auto")
-
-
-def checkpoints(folder):
-    """Complete checkpoints, newest first: [(step, path)]."""
-    found = []
-    for path in glob.glob(os.path.join(folder, "ckpt-*.keras")):
-        match = CHECKPOINT.search(path)
-        if match:
-            found.append((int(match.group(1)), path))
-    return sorted(found, reverse=True)
-
-
-class CheckpointWriter(keras.callbacks.Callback):
-    """Atomic `.keras` checkpoints every epoch (= `checkpoint_every` steps)."""
-
-    def __init__(self, folder, steps_per_epoch, keep):
-        super().__init__()
-        self.folder, self.steps_per_epoch, self.keep = folder, steps_per_epoch, keep
-        self.failed = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.failed:
-            return
-        step = (epoch + 1) * self.steps_per_epoch
-        path = os.path.join(self.folder, f"ckpt-{step:08d}.keras")
-        temporary = path + ".tmp.keras"
-        self.model.save(temporary)
-        os.replace(temporary, path)  # a checkpoint exists only once complete
-        with open(os.path.join(self.folder, "latest.json.tmp"), "w") as f:
-            json.dump({"step": step, "path": os.path.basename(path)}, f)
-        os.replace(os.path.join(self.folder, "latest.json.tmp"), os.path.join(self.folder, "latest.json"))
-        for _, old in checkpoints(self.folder)[self.keep:]:
-            os.remove(old)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -247,8 +205,8 @@ def _prepare_fit(model, dataset, strategy):
     if strategy is tf.distribute.get_strategy():
         return
     with strategy.scope():
-        model._symbolic_build(data_batch=dataset.element_spec)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        keras_private.build_compile_state(model, dataset.element_spec)
+    keras_private.skip_fit_build(model)
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
 
@@ -257,6 +215,23 @@ def _prepare_fit(model, dataset, strategy):
 
     model.train_step = as_vectors(model.train_step)
     model.test_step = as_vectors(model.test_step)
+
+
+def _check_resumable(model, path, recipe, class_names):
+    """A checkpoint resumes only the run it belongs to: same model, classes
+    and, where the recipe sets them, clip settings."""
+    if model.name != recipe.model or model.output.shape[-1] != len(class_names):
+        raise ValueError(
+            f"Checkpoint {path} holds {model.name} with {model.output.shape[-1]} classes, "
+            f"the recipe trains {recipe.model} with {len(class_names)}. Received: output_dir="
+            f"{recipe.output_dir!r}")
+    clip = zoo.preprocessing_spec(model)
+    differ = {k: (getattr(clip, k), v) for k, v in recipe.clip_changes().items()
+              if getattr(clip, k) != v}
+    if differ:
+        shown = ", ".join(f"{k}={new} (checkpoint: {old})" for k, (old, new) in differ.items())
+        raise ValueError(f"Checkpoint {path} was trained on another clip than the recipe's: "
+                         f"{shown}. Received: output_dir={recipe.output_dir!r}")
 
 
 def train(recipe, verbose="auto"):
@@ -292,23 +267,19 @@ def train(recipe, verbose="auto"):
 
     start_step, resumed_from = 0, None
     with strategy.scope():
-        source, num_classes, class_names = read_data_source(recipe)  # checked before any step
+        source, class_names = read_data_source(recipe)  # checked before any step
         model = None
         for step, path in checkpoints(folder):
             try:
-                model = keras.saving.load_model(path)
+                model = load_checkpoint(path)
             except Exception as error:  # noqa: BLE001 -- an unreadable file: try an older one
                 logger.warning("cannot load checkpoint %s (%s); trying an older one", path, error)
                 continue
-            if model.name != recipe.model or model.output.shape[-1] != num_classes:
-                raise ValueError(
-                    f"Checkpoint {path} holds {model.name} with {model.output.shape[-1]} classes, "
-                    f"the recipe trains {recipe.model} with {num_classes}. Received: output_dir="
-                    f"{recipe.output_dir!r}")
+            _check_resumable(model, path, recipe, class_names)
             start_step, resumed_from = step, path
             break
         if model is None:
-            model = build_model(recipe, num_classes)
+            model = build_model(recipe, class_names)
             compile_model(model, recipe)
     if resumed_from is None and strategy is not tf.distribute.get_strategy():
         # Initializers draw other values under a distribution strategy: start
@@ -316,17 +287,18 @@ def train(recipe, verbose="auto"):
         # not depend on where it runs.
         keras.utils.set_random_seed(recipe.seed)
         with tf.distribute.get_strategy().scope():
-            template = build_model(recipe, num_classes)
+            template = build_model(recipe, class_names)
         model.set_weights(template.get_weights())
         del template
     if resumed_from:
         message = f"resuming from {resumed_from} at step {start_step} of {recipe.steps}"
         logger.warning(message)
         print(message, flush=True)
-    dataset, skip_log = make_dataset(recipe, source, start_step)
+    clip = zoo.preprocessing_spec(model)
+    dataset, skip_log = make_dataset(recipe, source, clip, start_step)
     validation = None
     if recipe.val_data:
-        validation, _ = make_dataset(recipe, read_data_source(recipe, training=False)[0],
+        validation, _ = make_dataset(recipe, read_data_source(recipe, training=False)[0], clip,
                                      training=False)
 
     writer = CheckpointWriter(folder, recipe.checkpoint_every, recipe.keep_checkpoints)
@@ -339,10 +311,14 @@ def train(recipe, verbose="auto"):
         data.SkippedVideosReport(skip_log),
     ]
     _prepare_fit(model, dataset, strategy)
-    model.fit(dataset, epochs=recipe.steps // recipe.checkpoint_every,
-              initial_epoch=start_step // recipe.checkpoint_every,
-              steps_per_epoch=recipe.checkpoint_every, validation_data=validation,
-              callbacks=callbacks, verbose=verbose, shuffle=False)  # the stream is shuffled
+    with warnings.catch_warnings():
+        # The training stream is endless; only the validation set, read to
+        # its end after every epoch, "runs out of data", as it should.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(dataset, epochs=recipe.steps // recipe.checkpoint_every,
+                  initial_epoch=start_step // recipe.checkpoint_every,
+                  steps_per_epoch=recipe.checkpoint_every, validation_data=validation,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the stream is shuffled
     if os.path.exists(csv_path) and os.path.getsize(csv_path):
         plot_curves(csv_path, os.path.join(recipe.output_dir, "curves.png"))
     with open(os.path.join(recipe.output_dir, "classes.txt"), "w") as f:

@@ -13,13 +13,17 @@ def load_weights(model, path):
     Args:
         model: a zoo video model.
         path: a `.weights.h5` file of this architecture, or a `.keras` file
-            holding either a video model of the same layout (copied layer by
-            layer, by name) or a 2D ResNet (inflated, see `inflate`).
+            (or a loaded `keras.Model`) holding either a video model of the
+            same layout (copied layer by layer, by name) or a 2D ResNet
+            (inflated, see `inflate`).
 
     Raises:
         ValueError: the file does not exist, or its tensors do not match
             (the message names them).
     """
+    if isinstance(path, keras.Model):
+        return _load_model_weights(path, model)
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"Weights file not found. Received: weights={path!r}")
     if path.endswith(".weights.h5"):
@@ -35,7 +39,10 @@ def load_weights(model, path):
             "`weights` must be None, 'imagenet', a '.weights.h5' file or a "
             f"'.keras' file. Received: weights={path!r}"
         )
-    source = keras.saving.load_model(path, compile=False)
+    return _load_model_weights(keras.saving.load_model(path, compile=False), model)
+
+
+def _load_model_weights(source, model):
     if any(isinstance(layer, keras.layers.Conv2D) for layer in source.layers):
         inflate(source, model)
         return model

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import to_numpy
+from keras_nonlocal import Clip
 from keras_nonlocal import zoo
 from keras_nonlocal.layers import NonLocal3D
 
@@ -28,11 +29,38 @@ def test_stage_shapes_match_table_1(name):
     assert tuple(model.output.shape) == (None, 400)
 
 
+def _maps(model, names):
+    return {n: tuple(model.get_layer(n).output.shape[1:4]) for n in names}
+
+
+STAGES = ("conv1_relu", "pool1_pool", "conv2_block3_out", "pool2_pool", "conv3_block4_out",
+          "conv4_block6_out", "conv5_block3_out")
+
+
 def test_8x8_sampling_shapes():
-    model = zoo.build("i3d_r50", sampling="8x8", stride_on="3x3", input_shape=(8, 224, 224, 3))
-    assert tuple(model.get_layer("conv1_relu").output.shape[1:4]) == (8, 112, 112)
-    assert tuple(model.get_layer("pool2_pool").output.shape[1:4]) == (4, 56, 56)
-    assert tuple(model.get_layer("conv5_block3_out").output.shape[1:4]) == (4, 7, 7)
+    model = zoo.build("i3d_r50", sampling="8x8", layout="pytorchvideo", input_shape=(8, 224, 224, 3))
+    assert _maps(model, STAGES) == dict(zip(STAGES, [
+        (8, 112, 112), (8, 56, 56), (8, 56, 56), (4, 56, 56), (4, 28, 28), (4, 14, 14),
+        (4, 7, 7)]))
+
+
+def test_release_feature_maps():
+    """The original release's networks (video-nonlocal-net): 32-frame files
+    come from resnet_video_org (conv1, pool1 2x3x3 and pool2 2x1x1 each halve
+    time; pools unpadded, so 112 -> 55), 8-frame files from resnet_video."""
+    model = zoo.nl_i3d_r50(sampling="32x2", layout="release", input_shape=(32, 224, 224, 3))
+    assert _maps(model, STAGES) == dict(zip(STAGES, [
+        (16, 112, 112), (8, 55, 55), (8, 55, 55), (4, 55, 55), (4, 28, 28), (4, 14, 14),
+        (4, 7, 7)]))
+    model = zoo.nl_i3d_r50(sampling="8x8", layout="release", input_shape=(8, 224, 224, 3))
+    assert _maps(model, STAGES) == dict(zip(STAGES, [
+        (8, 112, 112), (8, 55, 55), (8, 55, 55), (4, 55, 55), (4, 28, 28), (4, 14, 14),
+        (4, 7, 7)]))
+    # the spatial stride sits on the 3x3 conv there, on the 1x1 in the paper layout
+    assert model.get_layer("conv3_block1_2_conv").strides == (1, 2, 2)
+    assert model.get_layer("conv3_block1_1_conv").strides == (1, 1, 1)
+    paper = zoo.nl_i3d_r50(input_shape=(8, 64, 64, 3))
+    assert paper.get_layer("conv3_block1_1_conv").strides == (1, 2, 2)
 
 
 def test_r101_has_23_res4_blocks_and_inflation_pattern():
@@ -74,7 +102,7 @@ def test_nonlocal_placement(depth, num, expected):
         assert layer.input is model.get_layer(name + "_out").output
 
 
-@pytest.mark.parametrize("name", sorted(zoo.MODELS))
+@pytest.mark.parametrize("name", zoo.list_models())
 def test_every_builder_runs_forward(rng, name):
     model = zoo.build(name, classes=7)
     x = rng.integers(0, 256, size=(1, 8, 64, 64, 3)).astype("uint8")
@@ -106,19 +134,22 @@ def test_keras_round_trip_of_nl_i3d(tmp_path, rng):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
-    assert zoo.preprocessing_spec(loaded)["channel_order"] == "BGR"
+    assert zoo.preprocessing_spec(loaded) == zoo.preprocessing_spec(model)
+    assert zoo.preprocessing_spec(loaded).channel_order == "BGR"
 
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(num_nonlocal=3), "Received: num_nonlocal=3"),
     (dict(include_top=False, classes=10), "Received: include_top=False, classes=10"),
     (dict(sampling="16x4"), "Received: sampling='16x4'"),
-    (dict(stride_on="3x1"), "Received: stride_on='3x1'"),
-    (dict(padding="reflect"), "Received: padding='reflect'"),
+    (dict(layout="keras"), "Received: layout='keras'"),
+    (dict(layout="releas"), "Did you mean 'release'"),
     (dict(input_shape=(8, 64, 64)), r"Received: input_shape=\(8, 64, 64\)"),
     (dict(weights=3), "Received: weights=3"),
     (dict(weights="/no/such/file.keras"), "Received: weights='/no/such/file.keras'"),
-    (dict(weights="imagenet", preprocessing="nonlocal_release"), "Received: weights='imagenet'"),
+    (dict(weights="imagenet", clip=Clip()), "The weights expect the normalisation"),
+    (dict(weights="imagenet", base_width=8), "Received: weights='imagenet', base_width=8"),
+    (dict(clip=dict(num_frame=8)), "Unknown clip settings"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -128,5 +159,5 @@ def test_bad_arguments(kwargs, match):
 def test_unknown_name_suggests_close_names():
     with pytest.raises(ValueError, match=r"Did you mean 'nl_i3d_r50'.*Received: name='nl_i3d_r5'"):
         zoo.build("nl_i3d_r5")
-    with pytest.raises(ValueError, match="inflate"):
+    with pytest.raises(TypeError, match="inflate"):  # C2D builders have no `inflate`
         zoo.c2d_r50(inflate="3x3x3")

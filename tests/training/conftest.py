@@ -28,4 +28,4 @@ def tiny_overrides(videos, output_dir, **extra):
         output_dir=output_dir, seed=3, strategy="default", deterministic=True,
     )
     settings.update(extra)
-    return [f"{k}={v}" for k, v in settings.items()]
+    return [f"{k}={v}" for k, v in settings.items() if v is not None]  # None: the recipe's

@@ -7,13 +7,27 @@ import pytest
 
 from keras_nonlocal import training
 
-RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "zoo", "recipes", "*.toml")))
+FOLDER = os.path.join(os.path.dirname(__file__), "..", "..", "zoo", "recipes")
+RECIPES = sorted(glob.glob(os.path.join(FOLDER, "*.toml")))
 
 
-def test_every_recipe_loads():
+def test_every_recipe_loads_by_name():
+    """Every recipe of the repository's zoo/recipes/ is shipped (found by
+    name through importlib.resources) and loads."""
     assert len(RECIPES) >= 7
-    names = {training.load_recipe(path).model for path in RECIPES}
-    assert {"nl_i3d_r50", "i3d_r50", "c2d_r50", "nl_i3d_r101"} <= names
+    names = [os.path.basename(path)[:-5] for path in RECIPES]
+    assert training.list_recipes() == names
+    models = {training.load_recipe(name).model for name in names}
+    assert {"nl_i3d_r50", "i3d_r50", "c2d_r50", "nl_i3d_r101"} <= models
+
+
+def test_one_parser_for_every_value():
+    """Recipe values and `key=value` overrides are parsed by the key's type
+    (before: `--set` and recipes parsed the same syntax two ways)."""
+    recipe = training.load_recipe(None, ["dropout=0.1", "nesterov=False", "synchronized_bn=TRUE",
+                                         "steps=10", "checkpoint_every=5", "layout=release"])
+    assert recipe.dropout == 0.1 and recipe.nesterov is False and recipe.synchronized_bn is True
+    assert recipe.layout == "release" and recipe.steps == 10
 
 
 def test_recipe_by_name_and_overrides():
@@ -26,7 +40,7 @@ def test_recipe_by_name_and_overrides():
 def test_unknown_key_names_the_valid_ones(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('model = "c2d_r50"\nbatchsize = 8\n')
-    with pytest.raises(ValueError, match=r"unknown key `batchsize`. Did you mean batch_size.*Valid keys: model"):
+    with pytest.raises(ValueError, match=r"unknown key `batchsize`. Did you mean 'batch_size'.*Valid keys: model"):
         training.load_recipe(str(path))
     with pytest.raises(ValueError, match="unknown key `lr`"):
         training.load_recipe(None, ["lr=0.1"])
@@ -37,7 +51,8 @@ def test_unknown_key_names_the_valid_ones(tmp_path):
     ("nesterov=maybe", "`nesterov` must be bool"),
     ("strategy=horovod", "Received: strategy='horovod'"),
     ("steps=0", "Received: steps=0"),
-    ("batch_size", "Overrides are key=value"),
+    ("batch_size", "settings are key=value"),
+    ("num_frames=-4", "Received: num_frames=-4"),
 ])
 def test_bad_values(override, match):
     with pytest.raises(ValueError, match=match):
@@ -51,3 +66,15 @@ def test_wrong_type_in_file(tmp_path):
         training.load_recipe(str(path))
     with pytest.raises(ValueError, match="Recipe not found"):
         training.load_recipe("no_such_recipe")
+
+
+def test_the_clip_keys_are_the_clips():
+    """A recipe's clip keys are `keras_nonlocal.Clip`'s sampling settings, 0 by
+    default (the model's own)."""
+    from keras_nonlocal import Clip
+    from keras_nonlocal.training.recipe import CLIP_KEYS
+
+    ints = [k for k, v in vars(Clip()).items() if isinstance(v, int)]
+    assert list(CLIP_KEYS) == ints and set(CLIP_KEYS) <= set(training.Recipe.keys())
+    assert training.load_recipe(None, []).clip_changes() == {}
+    assert training.load_recipe("demo_nl_c2d").clip_changes()["num_frames"] == 4

@@ -1,0 +1,113 @@
+"""`key=value` settings: the one parser behind recipe overrides and `--set`.
+
+A value is parsed by the type its key expects (a recipe field's type, the
+type of a builder argument's default); a key whose type is unknown takes a
+Python literal (`true`/`false`, numbers, `None`, lists, tuples, dicts) and
+otherwise the text itself.
+"""
+
+import ast
+import difflib
+
+_BOOLS = {"true": True, "false": False, "1": True, "0": False}
+_LITERAL_WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+
+def did_you_mean(word, choices):
+    """`" Did you mean 'a', 'b'?"` for the close matches of `word`, or `""`."""
+    close = difflib.get_close_matches(word, list(choices), n=3)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+def parse_value(key, value, kind=None, source="setting"):
+    """`value` (text or already typed) as `kind`.
+
+    Args:
+        key: the setting's name (for error messages).
+        value: the value, usually the text after `=`.
+        kind: `bool`, `int`, `float`, `str` (the text; `None` for the text
+            "None"), `list` (of floats) or None (a Python literal, else the
+            text).
+        source: where the value comes from, for error messages.
+
+    Raises:
+        ValueError: naming the key, the type expected and the value received.
+    """
+    if kind is None:
+        return _literal(value) if isinstance(value, str) else value
+    if kind is str and value == "None":  # e.g. classifier_activation=None (logits)
+        return None
+    if kind is list:
+        items = value
+        if isinstance(value, str):
+            items = [v for v in value.strip().strip("[]").split(",") if v.strip()]
+        try:
+            return [float(v) for v in items]
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: `{key}` must be a list of numbers. "
+                             f"Received: {key}={value!r}") from None
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        try:
+            if kind is bool:
+                return _BOOLS[text.lower()]
+            return kind(text)
+        except (KeyError, ValueError):
+            raise ValueError(f"{source}: `{key}` must be {kind.__name__}. "
+                             f"Received: {key}={value!r}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{source}: `{key}` must be {kind.__name__}. Received: {key}={value!r}")
+    return value
+
+
+def split_assignment(item, source="setting"):
+    """`"key=value"` -> `("key", "value")`."""
+    key, sep, value = str(item).partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"{source}: settings are key=value. Received: {item!r}")
+    return key.strip(), value
+
+
+def parse_assignments(items, kinds, source="setting", strict=True):
+    """`["key=value", ...]` (or a dict) -> `{key: typed value}`.
+
+    Args:
+        items: `key=value` strings, or a dict of key -> value.
+        kinds: key -> type (see `parse_value`); with `strict`, a key missing
+            from it is a ValueError with a "did you mean" hint.
+    """
+    pairs = list(items.items()) if isinstance(items, dict) else [
+        split_assignment(item, source) for item in items]
+    parsed = {}
+    for key, value in pairs:
+        if strict and key not in kinds:
+            raise ValueError(f"{source}: unknown key `{key}`.{did_you_mean(key, kinds)} Valid "
+                             f"keys: {', '.join(kinds)}. Received: {key}")
+        parsed[key] = parse_value(key, value, kinds.get(key), source)
+    return parsed
+
+
+def _literal(text):
+    stripped = text.strip()
+    if stripped.lower() in _LITERAL_WORDS:
+        return _LITERAL_WORDS[stripped.lower()]
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def signature_kinds(function, skip=()):
+    """`{argument: type}` of a function's keyword arguments, from their
+    defaults (None for an argument whose default is None: a literal)."""
+    import inspect
+
+    kinds = {}
+    for name, parameter in inspect.signature(function).parameters.items():
+        if name in skip or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        default = parameter.default
+        kinds[name] = type(default) if isinstance(default, (bool, int, float, str)) else None
+    return kinds

@@ -1,0 +1,63 @@
+"""PaperSGD: registered by `import keras_nonlocal`, on every backend.
+
+Before, it was registered only by importing `keras_nonlocal.training`
+(TensorFlow only), so `keras.saving.load_model(checkpoint)` after
+`import keras_nonlocal` failed on the optimizer.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_nonlocal import PaperSGD
+
+LOAD = """
+import sys
+import keras
+import keras_nonlocal
+model = keras.saving.load_model(sys.argv[1])
+print("LOADED", type(model.optimizer).__name__, keras.backend.backend())
+"""
+
+
+def _checkpoint(path, rng):
+    inputs = keras.Input((4,))
+    x = keras.layers.BatchNormalization()(keras.layers.Dense(3)(inputs))
+    model = keras.Model(inputs, x)
+    model.compile(PaperSGD(learning_rate=0.1, momentum=0.9, weight_decay=0.1), "mse")
+    model.fit(rng.normal(size=(8, 4)), rng.normal(size=(8, 3)), epochs=1, verbose=0)
+    model.save(path)
+    return model
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_checkpoint_loads_after_import_keras_nonlocal(tmp_path, rng, backend):
+    path = str(tmp_path / "ckpt.keras")
+    _checkpoint(path, rng)
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    done = subprocess.run([sys.executable, "-c", LOAD, path], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert f"LOADED PaperSGD {backend}" in done.stdout, done.stderr[-3000:]
+
+
+def test_weight_decay_skips_bn_parameters_and_biases(rng):
+    """One step from zero gradients: decayed weights shrink by lr * wd, the
+    excluded ones (BN gamma/beta, biases) do not move."""
+    inputs = keras.Input((4,))
+    dense = keras.layers.Dense(3)
+    bn = keras.layers.BatchNormalization()
+    model = keras.Model(inputs, bn(dense(inputs)))
+    optimizer = PaperSGD(learning_rate=0.1, weight_decay=0.5)
+    for v in dense.weights + bn.trainable_weights:
+        v.assign(rng.normal(size=v.shape).astype("float32"))
+    before = [np.asarray(v) for v in model.trainable_variables]
+    optimizer.apply_gradients([(np.zeros(v.shape, "float32"), v)
+                               for v in model.trainable_variables])
+    after = {v.path: np.asarray(v) for v in model.trainable_variables}
+    for old, v in zip(before, model.trainable_variables):
+        factor = 1.0 if v.path.endswith(("bias", "gamma", "beta")) else 1 - 0.1 * 0.5
+        np.testing.assert_allclose(after[v.path], old * factor, rtol=1e-6)
