@@ -4,7 +4,8 @@ import keras
 
 
 class SkippedVideosReport(keras.callbacks.Callback):
-    """Prints how many videos were skipped in the epoch, and which.
+    """Prints how many videos were skipped in the epoch, and which (nothing
+    when none was).
 
     Args:
         *logs: `SkipLog` (video files) and/or `TFRecordSkips` objects, as
@@ -31,6 +32,7 @@ class SkippedVideosReport(keras.callbacks.Callback):
         if logs is not None:
             logs["skipped_videos"] = sum(counts)
         for log in self.logs:
-            self.print_fn(f"epoch {epoch + 1}: {log.summary()}")
+            if getattr(log, "count", 0):  # silent when nothing was skipped
+                self.print_fn(f"epoch {epoch + 1}: {log.summary()}")
             if hasattr(log, "reset"):
                 log.reset()
