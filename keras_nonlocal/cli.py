@@ -80,12 +80,39 @@ def _train(args):
     print(f"done: {len(result['checkpoints'])} checkpoints in {result['output_dir']}/checkpoints")
 
 
-def _load_model(path):
+def _load_model(spec):
+    """A `.keras` file, or `MODEL:PRESET` (a zoo model with published weights)."""
     import keras
 
-    if not os.path.isfile(path):
-        raise ValueError(f"Checkpoint not found. Received: {path!r}")
-    return keras.saving.load_model(path, compile=False)
+    if os.path.isfile(spec):
+        return keras.saving.load_model(spec, compile=False)
+    name, sep, preset = spec.partition(":")
+    if sep:
+        from keras_nonlocal import zoo
+
+        return zoo.build(name, weights=preset)
+    raise ValueError(f"Not a .keras file, nor MODEL:PRESET (e.g. nl_i3d_r50:kinetics400; "
+                     f"presets: keras_nonlocal.zoo.list_weights()). Received: {spec!r}")
+
+
+def _output_next_to(spec, suffix):
+    base = os.path.splitext(spec)[0] if os.path.isfile(spec) else spec.replace(":", "-")
+    return base + suffix
+
+
+def _convert(args):
+    from keras_nonlocal import zoo
+
+    options = _builder_options(args.model, args.options)
+    model = zoo.build(args.model, weights=args.file, **options)
+    if not args.out.endswith(".keras"):
+        raise ValueError(f"The output is a .keras file. Received: {args.out!r}")
+    model.save(args.out)
+    clip = zoo.preprocessing_spec(model)
+    names = f"{len(clip.class_names)} class names" if clip.class_names else "no class names"
+    print(f"{args.file} -> {args.out}: {model.name}, {model.count_params():,} weights, clip "
+          f"{clip.num_frames}x{clip.frame_stride}, {clip.channel_order} mean {clip.mean} "
+          f"std {clip.std}, {names}")
 
 
 def _clip_changes(args):
@@ -109,7 +136,7 @@ def _evaluate(args):
     clip = zoo.resolve_clip(model, _clip_changes(args))
     classes = args.classes or (list(clip.class_names) if clip.class_names else None)
     videos = data.read_videos(args.data, root=args.root, class_names=classes)
-    output = args.output or os.path.splitext(args.checkpoint)[0] + "_eval.json"
+    output = args.output or _output_next_to(args.checkpoint, "_eval.json")
     metrics = training.evaluate(model, videos, clip=clip, batch_size=args.batch_size,
                                 output=output)
     shown = {k: v for k, v in metrics.items()
@@ -231,7 +258,7 @@ def build_parser():
 
     evaluate = commands.add_parser(
         "evaluate", help="multi-view testing of a checkpoint, with the clip it was trained on")
-    evaluate.add_argument("checkpoint", help="a .keras checkpoint")
+    evaluate.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET")
     evaluate.add_argument("data", help="videos: a folder per class or a list")
     evaluate.add_argument("--root")
     evaluate.add_argument("--classes", help="class names file (default: the model's classes)")
@@ -242,16 +269,28 @@ def build_parser():
     evaluate.set_defaults(func=_evaluate)
 
     predict = commands.add_parser("predict", help="top-5 classes of videos")
-    predict.add_argument("checkpoint")
+    predict.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET "
+                         "(e.g. nl_i3d_r50:kinetics400)")
     predict.add_argument("videos", nargs="+")
     predict.add_argument("--classes", help="class names file (default: the model's classes)")
     clip_args(predict)
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="a SavedModel taking uint8 clips")
-    export.add_argument("checkpoint")
+    export.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET")
     export.add_argument("out_dir")
     export.set_defaults(func=_export)
+
+    convert = commands.add_parser(
+        "convert", help="a published checkpoint (Caffe2 .pkl, PyTorch .pyth/.pth) into a .keras "
+                        "model that carries its clip and class names")
+    convert.add_argument("file", help="the checkpoint (its format is told by its content)")
+    convert.add_argument("out", help="the .keras file to write")
+    convert.add_argument("--model", required=True, help="the zoo builder, e.g. nl_i3d_r50")
+    convert.add_argument("--set", dest="options", action="append", default=[],
+                         metavar="KEY=VALUE", help="builder arguments that give the network, "
+                         "e.g. --set sampling=8x8 --set layout=release")
+    convert.set_defaults(func=_convert)
 
     vis = commands.add_parser(
         "visualize", help="what a non-local block attends to, as PNGs (the paper's Figure 3)")

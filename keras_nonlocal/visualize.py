@@ -161,7 +161,8 @@ def visualize(model, videos, output_dir, block=None, queries=None, top_k=20, mod
 
     Args:
         model: a model with non-local blocks, a non-local layer, a `.keras`
-            path or a zoo name (built with random weights and `build_kwargs`).
+            path, a zoo name (built with random weights and `build_kwargs`)
+            or `"name:preset"` (published weights, e.g. `"nl_i3d_r50:kinetics400"`).
         videos: video paths, or an array of clips / layer inputs (with or
             without the batch axis).
         output_dir: folder of the PNGs, `<video or clipN>_<block>_<mode>.png`.
@@ -324,6 +325,9 @@ def _resolve_model(model, build_kwargs):
 
     if model in zoo.list_models():
         return zoo.build(model, **dict({"weights": None}, **build_kwargs))
+    name, sep, preset = model.partition(":")
+    if sep and name in zoo.list_models() and not os.path.isfile(model):
+        return zoo.build(name, weights=preset, **build_kwargs)  # published weights
     if build_kwargs:
         raise ValueError(f"Builder arguments apply to zoo names only. Received: {build_kwargs}")
     if not os.path.isfile(model):

@@ -53,6 +53,9 @@ class NonLocalBase(keras.layers.Layer):
             to zero instead, with the same effect.
         residual: add the input to the output (Eq. 6). Default `True`.
         use_bias: biases on the theta, phi, g and W_z projections.
+        output_bias: a bias on W_z (when `use_bias`). `True` as the original
+            release, PySlowFast and pytorchvideo; mmaction2 (mmcv) has none
+            when BN follows W_z, so its checkpoints need `False`.
         kernel_initializer: initializer of the projection kernels. Defaults
             to `RandomNormal(stddev=0.01)`, as in the original release.
             Each projection (theta, phi, g, W_z and concatenation's w_f) gets
@@ -113,6 +116,7 @@ class NonLocalBase(keras.layers.Layer):
         use_bn=True,
         residual=True,
         use_bias=True,
+        output_bias=True,
         kernel_initializer=None,
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -166,6 +170,7 @@ class NonLocalBase(keras.layers.Layer):
         self.use_bn = bool(use_bn)
         self.residual = bool(residual)
         self.use_bias = bool(use_bias)
+        self.output_bias = bool(output_bias)
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.RandomNormal(stddev=0.01)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -246,8 +251,10 @@ class NonLocalBase(keras.layers.Layer):
         if self.mode == "concatenation":
             # w_f of Eq. (5), applied to [theta_i, phi_j]; no bias.
             self.concat_project = dense(1, "concat_project", 2 * inner, use_bias=False)
-        zero_out = {} if self.use_bn else {"kernel_initializer": "zeros"}
-        self.out = dense(channels, "out", inner, **zero_out)
+        out_options = dict(use_bias=self.use_bias and self.output_bias)
+        if not self.use_bn:
+            out_options["kernel_initializer"] = "zeros"
+        self.out = dense(channels, "out", inner, **out_options)
         if self.use_bn:
             bn = SyncBatchNormalization if self.synchronized_bn else keras.layers.BatchNormalization
             self.bn = bn(
@@ -425,6 +432,7 @@ class NonLocalBase(keras.layers.Layer):
                 "use_bn": self.use_bn,
                 "residual": self.residual,
                 "use_bias": self.use_bias,
+                "output_bias": self.output_bias,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
@@ -479,6 +487,7 @@ class NonLocal1D(NonLocalBase):
         use_bn=True,
         residual=True,
         use_bias=True,
+        output_bias=True,
         kernel_initializer=None,
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -502,6 +511,7 @@ class NonLocal1D(NonLocalBase):
             use_bn=use_bn,
             residual=residual,
             use_bias=use_bias,
+            output_bias=output_bias,
             kernel_initializer=kernel_initializer,
             bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer,
@@ -542,6 +552,7 @@ class NonLocal2D(NonLocalBase):
         use_bn=True,
         residual=True,
         use_bias=True,
+        output_bias=True,
         kernel_initializer=None,
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -565,6 +576,7 @@ class NonLocal2D(NonLocalBase):
             use_bn=use_bn,
             residual=residual,
             use_bias=use_bias,
+            output_bias=output_bias,
             kernel_initializer=kernel_initializer,
             bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer,
@@ -606,6 +618,7 @@ class NonLocal3D(NonLocalBase):
         use_bn=True,
         residual=True,
         use_bias=True,
+        output_bias=True,
         kernel_initializer=None,
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -630,6 +643,7 @@ class NonLocal3D(NonLocalBase):
             use_bn=use_bn,
             residual=residual,
             use_bias=use_bias,
+            output_bias=output_bias,
             kernel_initializer=kernel_initializer,
             bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer,

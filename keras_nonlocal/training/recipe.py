@@ -30,7 +30,7 @@ class Recipe:
 
     # model
     model: str = "nl_i3d_r50"
-    weights: str = ""  # "", "imagenet", or a .keras / .weights.h5 path
+    weights: str = ""  # "", a preset ("kinetics400_8x8", zoo.list_weights()), "imagenet", a path
     num_nonlocal: int = -1  # -1: the builder's default
     nonlocal_mode: str = "embedded_gaussian"
     sampling: str = ""  # "": the builder's ("32x2") or the weights preset's

@@ -113,8 +113,6 @@ def build_model(recipe, class_names):
                   clip=dict(recipe.clip_changes(), class_names=tuple(class_names)))
     if recipe.num_nonlocal >= 0:
         kwargs["num_nonlocal"] = recipe.num_nonlocal
-    if recipe.weights and recipe.weights != "imagenet" and not os.path.exists(recipe.weights):
-        raise ValueError(f"Weights file not found. Received: weights={recipe.weights!r}")
     model = zoo.build(recipe.model, weights=recipe.weights or None, **kwargs)
     if recipe.freeze_bn:
         for layer in keras_private.all_layers(model):

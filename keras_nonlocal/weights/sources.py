@@ -38,3 +38,14 @@ def normalization(source):
         return {k: source[k] for k in ("channel_order", "mean", "std")}
     raise ValueError("A normalisation is a source name, a Clip or a dict with channel_order, "
                      f"mean and std. Received: {source!r}")
+
+
+def kinetics400_classes():
+    """The 400 Kinetics-400 class names, in the order of every published
+    classifier (alphabetical: the original release's classids.json and
+    mmaction2's label_map_k400.txt), shipped with the package."""
+    import importlib.resources
+
+    text = importlib.resources.files("keras_nonlocal.weights").joinpath(
+        "kinetics400_classes.txt").read_text()
+    return tuple(line for line in text.splitlines() if line)

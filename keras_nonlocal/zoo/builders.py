@@ -11,11 +11,14 @@ import keras
 
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.models.video_resnet import video_resnet
+from keras_nonlocal.weights import converters
+from keras_nonlocal.weights import readers
 from keras_nonlocal.weights import sources
 from keras_nonlocal.weights.imagenet import imagenet_resnet
 from keras_nonlocal.weights.inflation import inflate
 from keras_nonlocal.weights.loading import load_weights
 from keras_nonlocal.zoo import layouts
+from keras_nonlocal.zoo import presets
 from keras_nonlocal.zoo.registry import model_info
 from keras_nonlocal.zoo.registry import register
 
@@ -42,21 +45,40 @@ def _build(key, weights=None, classes=None, include_top=True, input_shape=None, 
     classes = DEFAULT_CLASSES if classes is None else classes
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be a positive int. Received: classes={classes!r}")
-    source = _weights_source(weights)
-    arch_args = {k: v for k, v in architecture_args.items() if v is not None}
-    arch_args = {**ARCHITECTURE_DEFAULTS, **arch_args}
+    source = _weights_source(key, weights)
+    explicit = {k: v for k, v in architecture_args.items() if v is not None}
+    for arg, value in source["builder_args"].items():
+        if source["preset"] is not None and arg in explicit and explicit[arg] != value:
+            raise ValueError(
+                f"The weights preset {weights!r} of {key} is built with {arg}={value!r}; the "
+                f"arguments ask for {arg}={explicit[arg]!r}. Received: weights={weights!r}, "
+                f"{arg}={explicit[arg]!r}")
+    arch_args = {**ARCHITECTURE_DEFAULTS, **source["builder_args"], **explicit}
     if weights == "imagenet" and arch_args["base_width"] != 64:
         raise ValueError("ImageNet weights exist for the paper's widths only. "
                          f"Received: weights='imagenet', base_width={arch_args['base_width']}")
     arch = layouts.architecture(info, **arch_args)
     model_clip = _clip(source, arch_args["sampling"], clip, classes if include_top else None,
                        weights is not None)
-    model = video_resnet(arch, clip=model_clip, include_top=include_top, classes=classes,
-                         dropout=dropout, classifier_activation=classifier_activation,
-                         input_shape=input_shape, include_preprocessing=include_preprocessing,
-                         synchronized_bn=synchronized_bn, name=name or key)
+
+    def build(**overrides):
+        options = dict(clip=model_clip, include_top=include_top, classes=classes,
+                       dropout=dropout, classifier_activation=classifier_activation,
+                       input_shape=input_shape, include_preprocessing=include_preprocessing,
+                       synchronized_bn=synchronized_bn, name=name or key)
+        options.update(overrides)
+        return video_resnet(arch, **options)
+
+    model = build()
     if weights == "imagenet":
         inflate_from(imagenet_resnet(info.depth), model)
+    elif source["preset"] is not None:
+        full = dict(include_top=True, classes=DEFAULT_CLASSES, input_shape=None,
+                    clip=source["preset"].clip)
+        presets.load_preset(model, source["preset"], lambda: build(**full))
+    elif source["tensors"] is not None:
+        skip = ("predictions",) if include_top and classes != source["classes"] else ()
+        converters.assign(model, source["tensors"], source["names"], os.fspath(weights), skip)
     elif isinstance(source["model"], keras.Model):
         load_weights(model, source["model"])
     elif weights is not None:
@@ -64,25 +86,50 @@ def _build(key, weights=None, classes=None, include_top=True, input_shape=None, 
     return model
 
 
-def _weights_source(weights):
-    """What a `weights` argument brings: `{"clip": Clip or None, "model":
-    the loaded `.keras` model or None, "normalization": name or None}`."""
+# What a checkpoint's tensor names say about the network and its input.
+_FAMILY_DEFAULTS = {
+    "release": (dict(layout="release"), "nonlocal_release"),
+    "pytorchvideo": (dict(layout="pytorchvideo", sampling="8x8"), "pytorchvideo"),
+    "mmaction2": (dict(layout="mmaction2"), "mmaction2"),
+}
+
+
+def _weights_source(key, weights):
+    """What a `weights` argument brings: `preset` (a `WeightsPreset`),
+    `builder_args` (the network it needs), `clip` (its record, if it has one),
+    `normalization` (else), and what to load: `model` (a loaded `.keras`),
+    or `tensors` with their `names` (a published checkpoint file)."""
+    source = dict(preset=None, builder_args={}, clip=None, model=None, normalization="caffe",
+                  tensors=None, names=None, classes=None)
     if weights is None or weights == "imagenet":
-        return dict(clip=None, model=None, normalization="caffe")
+        return source
     if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError("`weights` must be None, 'imagenet' or a file path. "
-                         f"Received: weights={weights!r}")
+        raise ValueError("`weights` must be None, 'imagenet', a preset name (see "
+                         f"zoo.list_weights({key!r})) or a file path. Received: weights={weights!r}")
+    preset = presets.find_preset(key, weights)
+    if preset is not None:
+        return dict(source, preset=preset, builder_args=dict(preset.builder_args),
+                    clip=preset.clip, normalization=None)
     path = os.fspath(weights)
     if not os.path.exists(path):
-        raise ValueError(f"Weights file not found (or not a known preset: None, 'imagenet'). "
+        raise ValueError(f"Weights file not found, and not a preset of {key} (None, "
+                         f"'imagenet', {', '.join(map(repr, presets.PRESETS.get(key, {})))}). "
                          f"Received: weights={path!r}")
     if path.endswith(".keras"):
         model = keras.saving.load_model(path, compile=False)
         recorded = _recorded_clip(model)
         if recorded is not None:
-            return dict(clip=recorded, model=model, normalization=None)
-        return dict(clip=None, model=model, normalization="caffe")  # a 2D ResNet, inflated
-    return dict(clip=None, model=None, normalization="caffe")
+            return dict(source, clip=recorded, model=model, normalization=None)
+        return dict(source, model=model)  # a 2D ResNet, inflated
+    if path.endswith(".h5"):
+        return source
+    kind, tensors = readers.read_tensors(path)
+    names = converters.naming_for(kind, tensors)
+    builder_args, normalization = _FAMILY_DEFAULTS[names.name]
+    head = names.fc("bias")
+    classes = tensors[head].shape[0] if head in tensors else None
+    return dict(source, builder_args=dict(builder_args), normalization=normalization,
+                tensors=tensors, names=names, classes=classes)
 
 
 def _clip(source, sampling, clip, classes, has_weights):
@@ -95,6 +142,8 @@ def _clip(source, sampling, clip, classes, has_weights):
                     **sources.normalization(source["normalization"]))
     if base.class_names is not None and len(base.class_names) != classes:
         base = base.replace(class_names=None)  # a new classifier
+    if base.class_names is None and classes == DEFAULT_CLASSES and source["classes"] == 400:
+        base = base.replace(class_names=sources.kinetics400_classes())  # a Kinetics checkpoint
     if clip is None:
         return base
     if isinstance(clip, dict):
@@ -127,12 +176,20 @@ def inflate_from(model_2d, model_3d):
 _ARGS_DOC = """
 
     Args:
-        weights: `None` (random), `"imagenet"` (keras.applications' ResNet of
-            the same depth, inflated as in the paper, sec. 4), or a path to
-            a `.weights.h5` / `.keras` file (a video model of the same
-            architecture, copied layer by layer, whose clip record the new
-            model takes over; or a 2D ResNet, inflated).
-        classes: classifier size; 400 (Kinetics-400) by default.
+        weights: `None` (random); a Kinetics-400 preset (`"kinetics400"`, the
+            original release's 32x2 file, `"kinetics400_8x8"`, ...; see
+            `zoo.list_weights()`): downloaded once, converted, and the model
+            built as the publisher's network, with its clip and class names;
+            `"imagenet"` (keras.applications' ResNet of the same depth,
+            inflated as in the paper, sec. 4); or a path: a published
+            checkpoint of any supported format (Caffe2 `.pkl`, PyTorch
+            `.pyth` / `.pth`, told by content; the other arguments give the
+            network), a `.weights.h5`, or a `.keras` file (a video model of
+            the same architecture, whose clip record the new model takes
+            over; or a 2D ResNet, inflated).
+        classes: classifier size; 400 (Kinetics-400) by default. With a
+            preset and another size, everything but the classifier is loaded
+            (fine-tuning).
         include_top: add pooling, dropout and the classifier.
         input_shape: `(T, H, W, 3)`; default any size (testing is fully
             convolutional).

@@ -27,6 +27,17 @@ LAYOUTS = {
     # (112 -> 56), conv1 never strides in time, pool2 2x1x1.
     "pyslowfast": dict(stride_on="3x3", pool_padding="symmetric"),
     "pytorchvideo": dict(stride_on="3x3", pool_padding="symmetric"),
+    # mmaction2's ResNet3d I3D (32x2x1 configs): conv1 and pool1 (1x3x3, a
+    # temporal subsampling, padded) each halve time, pool2 2x1x1; stride on
+    # the 3x3 conv. Its non-local blocks (mmcv NonLocal3d) pool the keys and
+    # values after the phi and g projections, do not scale the logits
+    # (use_scale=False in every published config) and have no W_z bias.
+    "mmaction2": dict(stride_on="3x3", pool_padding="symmetric"),
+}
+
+# Non-local block arguments a layout implies (the caller's nonlocal_kwargs win).
+NONLOCAL_DEFAULTS = {
+    "mmaction2": dict(subsample_position="after", scale=False, output_bias=False),
 }
 
 # (conv1 temporal stride, pool1 (kernel, stride), pool2 (kernel, stride)) in time.
@@ -36,6 +47,7 @@ TEMPORAL = {
     "release": {"32x2": (2, (2, 2), (2, 2)), "8x8": _EIGHT},
     "pyslowfast": {"32x2": _EIGHT, "8x8": _EIGHT},
     "pytorchvideo": {"32x2": _EIGHT, "8x8": _EIGHT},
+    "mmaction2": {"32x2": (2, (1, 2), (2, 2)), "8x8": _EIGHT},
 }
 
 
@@ -59,7 +71,8 @@ def architecture(info, sampling="32x2", layout="paper", inflate=None, num_nonloc
     return Architecture(
         depth=info.depth, inflate=inflate or info.inflate,
         num_nonlocal=info.num_nonlocal if num_nonlocal is None else num_nonlocal,
-        nonlocal_mode=nonlocal_mode, nonlocal_kwargs=nonlocal_kwargs,
+        nonlocal_mode=nonlocal_mode,
+        nonlocal_kwargs={**NONLOCAL_DEFAULTS.get(layout, {}), **(nonlocal_kwargs or {})},
         conv1_temporal_stride=conv1_stride, pool1_temporal=pool1,
         pool2_temporal=pool2_temporal if pool2 else None, base_width=base_width,
         **LAYOUTS[layout])

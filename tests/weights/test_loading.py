@@ -55,5 +55,6 @@ def test_weights_file_of_another_model_fails_clearly(tmp_path):
 def test_unknown_weights_file_type(tmp_path):
     path = tmp_path / "model.bin"
     path.write_bytes(b"\0")
-    with pytest.raises(ValueError, match="Received: weights='.*model.bin'"):
+    with pytest.raises(ValueError, match="model.bin: neither a Caffe2 pickle nor a PyTorch "
+                                         "checkpoint"):
         zoo.c2d_r50(weights=str(path))

@@ -1,0 +1,291 @@
+"""Published Kinetics-400 weights of the zoo's models, one record each.
+
+`zoo.nl_i3d_r50(weights="kinetics400")` is the paper's own NL I3D (the
+original release's 32x2 file, 74.9 top-1); `zoo.list_weights()` lists every
+preset: source, clip, published accuracy, licence, URL. A preset is one
+record: where the file is and in which format, the builder arguments that
+reproduce the network that made it, the clip it was trained and tested with
+(normalisation and the 400 class names included), the published accuracy
+and its source, the licence.
+
+Files come through `keras.utils.get_file` into the Keras cache
+(`$KERAS_HOME/models/`, under the published file name), so a file placed
+there works offline; `KERAS_NONLOCAL_WEIGHTS_MIRROR` points every download
+at a mirror (`<mirror>/<file name>`). A file is converted once and the
+result cached beside it (`models/keras_nonlocal/<model>-<preset>.weights.h5`).
+"""
+
+import dataclasses
+import hashlib
+import os
+
+import keras
+
+from keras_nonlocal.clip import Clip
+from keras_nonlocal.settings import did_you_mean
+from keras_nonlocal.weights import converters
+from keras_nonlocal.weights import readers
+from keras_nonlocal.weights.sources import NORMALIZATIONS
+from keras_nonlocal.weights.sources import kinetics400_classes
+
+MIRROR = "KERAS_NONLOCAL_WEIGHTS_MIRROR"
+CC_BY_NC = ("CC-BY-NC 4.0 (non-commercial; downloaded from the original host at your "
+            "request, never re-hosted)")
+APACHE = "Apache-2.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsPreset:
+    """One published checkpoint of a zoo model.
+
+    Attributes:
+        model: the zoo builder (`"nl_i3d_r50"`).
+        name: the preset (`"kinetics400"`).
+        source: who published it.
+        url: where the file is (its original host).
+        file_format: `"caffe2"` (pickle) or `"pytorch"` (torch.save zip).
+        builder_args: the builder arguments that reproduce the network.
+        clip: the `Clip` it was trained and tested with (class names included).
+        top1, top5: the published Kinetics-400 validation accuracy.
+        accuracy_source: where those figures are published.
+        license: the licence of the weights.
+        sha256_prefix: the first hex digits of the file's SHA-256 when the
+            publisher gives them (mmaction2 file names), checked on download.
+    """
+
+    model: str
+    name: str
+    source: str
+    url: str
+    file_format: str
+    builder_args: dict
+    clip: Clip
+    top1: float
+    top5: float
+    accuracy_source: str
+    license: str
+    sha256_prefix: str = None
+
+    @property
+    def file_name(self):
+        return self.url.rsplit("/", 1)[-1]
+
+    def summary(self):
+        """A short dict: what `list_weights` shows."""
+        return dict(model=self.model, preset=self.name, source=self.source,
+                    clip=f"{self.clip.num_frames}x{self.clip.frame_stride}",
+                    top1=self.top1, top5=self.top5, accuracy_source=self.accuracy_source,
+                    license=self.license, url=self.url,
+                    builder_args=dict(self.builder_args))
+
+
+def _clip(sampling, normalization, **views):
+    frames, stride = {"32x2": (32, 2), "8x8": (8, 8)}[sampling]
+    return Clip(num_frames=frames, frame_stride=stride, class_names=kinetics400_classes(),
+                **NORMALIZATIONS[normalization], **views)
+
+
+_RELEASE = "https://dl.fbaipublicfiles.com/video-nonlocal/"
+_PYSLOWFAST = "https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400/"
+_PYTORCHVIDEO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/"
+_MMACTION = "https://download.openmmlab.com/mmaction/v1.0/recognition/i3d/"
+_RELEASE_README = "video-nonlocal-net README (10 clips x 3 crops)"
+
+
+def _release(model, name, file, sampling, top1, top5):
+    return WeightsPreset(
+        model, name, "video-nonlocal-net (the paper's original release, Caffe2)",
+        _RELEASE + file, "caffe2", dict(sampling=sampling, layout="release"),
+        _clip(sampling, "nonlocal_release"), top1, top5, _RELEASE_README, CC_BY_NC)
+
+
+def _mmaction(model, name, config, suffix, nonlocal_mode, top1, top5):
+    stem = f"i3d_imagenet-pretrained-r50{config}_8xb8-32x2x1-100e_kinetics400-rgb"
+    args = dict(sampling="32x2", layout="mmaction2")
+    if nonlocal_mode:
+        args["nonlocal_mode"] = nonlocal_mode
+    return WeightsPreset(
+        model, name, "mmaction2 1.x (PyTorch)", f"{_MMACTION}{stem}/{stem}_{suffix}.pth",
+        "pytorch", args,
+        # mmaction2 trains on multi-scale crops of the 256-pixel short side.
+        _clip("32x2", "mmaction2", short_side_max=256), top1, top5,
+        "mmaction2 configs/recognition/i3d/README.md (10 clips x 3 crops)", APACHE,
+        sha256_prefix=suffix.rsplit("-", 1)[-1])
+
+
+_ALL = [
+    _release("c2d_r50", "kinetics400", "c2d_baseline_32x2_IN_pretrain_400k.pkl", "32x2", 72.0, 90.0),
+    _release("c2d_r50", "kinetics400_8x8", "c2d_baseline_8x8_IN_pretrain_400k.pkl", "8x8", 71.9, 90.0),
+    _release("nl_c2d_r50", "kinetics400", "c2d_nonlocal_32x2_IN_pretrain_400k.pkl", "32x2", 73.9, 91.0),
+    _release("nl_c2d_r50", "kinetics400_8x8", "c2d_nonlocal_8x8_IN_pretrain_400k.pkl", "8x8", 74.4, 91.4),
+    _release("i3d_r50", "kinetics400", "i3d_baseline_32x2_IN_pretrain_400k.pkl", "32x2", 73.6, 90.8),
+    _release("i3d_r50", "kinetics400_8x8", "i3d_baseline_8x8_IN_pretrain_400k.pkl", "8x8", 73.4, 90.9),
+    _release("nl_i3d_r50", "kinetics400", "i3d_nonlocal_32x2_IN_pretrain_400k.pkl", "32x2", 74.9, 91.6),
+    _release("nl_i3d_r50", "kinetics400_8x8", "i3d_nonlocal_8x8_IN_pretrain_400k.pkl", "8x8", 74.7, 91.6),
+    # PySlowFast's Caffe2 rows, run in its own network (pool1 padded).
+    WeightsPreset("c2d_r50", "kinetics400_8x8_pyslowfast_nopool", "PySlowFast (Caffe2 file)",
+                  _PYSLOWFAST + "C2D_NOPOOL_8x8_R50.pkl", "caffe2",
+                  dict(sampling="8x8", layout="pyslowfast", pool2=False),
+                  _clip("8x8", "pyslowfast"), 67.2, 87.8, "PySlowFast MODEL_ZOO.md", APACHE),
+    WeightsPreset("i3d_r50", "kinetics400_8x8_pyslowfast", "PySlowFast (Caffe2 file)",
+                  _PYSLOWFAST + "I3D_8x8_R50.pkl", "caffe2",
+                  dict(sampling="8x8", layout="pyslowfast"),
+                  _clip("8x8", "pyslowfast"), 73.5, 90.8, "PySlowFast MODEL_ZOO.md", APACHE),
+    WeightsPreset("nl_i3d_r50", "kinetics400_8x8_pyslowfast", "PySlowFast (Caffe2 file)",
+                  _PYSLOWFAST + "I3D_NLN_8x8_R50.pkl", "caffe2",
+                  dict(sampling="8x8", layout="pyslowfast"),
+                  _clip("8x8", "pyslowfast"), 74.0, 91.1, "PySlowFast MODEL_ZOO.md", APACHE),
+    # pytorchvideo's hub models.
+    WeightsPreset("c2d_r50", "kinetics400_8x8_pytorchvideo", "pytorchvideo (PyTorch)",
+                  _PYTORCHVIDEO + "C2D_8x8_R50.pyth", "pytorch",
+                  dict(sampling="8x8", layout="pytorchvideo"),
+                  _clip("8x8", "pytorchvideo"), 71.46, 89.68, "pytorchvideo model_zoo.md", APACHE),
+    WeightsPreset("i3d_r50", "kinetics400_8x8_pytorchvideo", "pytorchvideo (PyTorch)",
+                  _PYTORCHVIDEO + "I3D_8x8_R50.pyth", "pytorch",
+                  dict(sampling="8x8", layout="pytorchvideo"),
+                  _clip("8x8", "pytorchvideo"), 73.27, 90.70, "pytorchvideo model_zoo.md", APACHE),
+    # mmaction2's I3D / NL-I3D, 32x2.
+    _mmaction("i3d_r50", "kinetics400_mmaction2", "", "20220812-e213c223", None, 73.47, 91.27),
+    _mmaction("nl_i3d_r50", "kinetics400_mmaction2", "-nl-embedded-gaussian",
+              "20220812-afd8f562", "embedded_gaussian", 74.73, 91.80),
+    _mmaction("nl_i3d_r50", "kinetics400_mmaction2_dot_product", "-nl-dot-product",
+              "20220812-8e1f2148", "dot_product", 74.80, 92.07),
+    _mmaction("nl_i3d_r50", "kinetics400_mmaction2_gaussian", "-nl-gaussian",
+              "20220812-0c5cbf5a", "gaussian", 73.97, 91.33),
+]
+PRESETS = {}
+for _preset in _ALL:
+    PRESETS.setdefault(_preset.model, {})[_preset.name] = _preset
+
+
+def list_weights(model=None):
+    """The weights presets of a zoo model (or of every model), as dicts: preset,
+    source, clip, published top-1 / top-5 and where, licence, URL."""
+    models = [model] if model else sorted(PRESETS)
+    return [p.summary() for m in models for p in PRESETS.get(m, {}).values()]
+
+
+def find_preset(model, name):
+    """The `WeightsPreset` of `model` called `name`, or None if `name` is not
+    a preset name (a path, say); a near miss is a ValueError with a hint."""
+    presets = PRESETS.get(model, {})
+    if name in presets:
+        return presets[name]
+    if isinstance(name, str) and not os.path.exists(name) and (
+            name.startswith("kinetics") or did_you_mean(name, presets)):
+        raise ValueError(f"{model} has no weights preset {name!r}.{did_you_mean(name, presets)} "
+                         f"Presets: {', '.join(presets) or 'none'}. Received: weights={name!r}")
+    return None
+
+
+def cache_dir():
+    """Keras' cache folder for models (`$KERAS_HOME/models`, default ~/.keras/models)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models")
+
+
+def fetch(preset):
+    """`(path, downloaded)`: the cached file of a preset, or a fresh download
+    from its host (or `$KERAS_NONLOCAL_WEIGHTS_MIRROR`) under a temporary
+    name, which `load_preset` moves into the cache only once it has read it
+    whole: no half-written or unreadable download is ever cached."""
+    path = os.path.join(cache_dir(), preset.file_name)
+    if os.path.isfile(path):
+        return path, False
+    origin = preset.url
+    if os.environ.get(MIRROR):
+        origin = os.environ[MIRROR].rstrip("/") + "/" + preset.file_name
+    partial = preset.file_name + ".download"
+    try:
+        downloaded = keras.utils.get_file(partial, origin=origin, cache_subdir="models")
+    except Exception as error:  # noqa: BLE001 -- any failure of the download
+        _remove(os.path.join(cache_dir(), partial))
+        raise ValueError(f"Could not download {preset.file_name} for {preset.model} "
+                         f"weights={preset.name!r} from {origin}: {error}. Place the file in "
+                         f"{cache_dir()} to use it offline. Received: weights={preset.name!r}"
+                         ) from None
+    if preset.sha256_prefix:
+        digest = _sha256(downloaded)
+        if not digest.startswith(preset.sha256_prefix):
+            _remove(downloaded)
+            raise ValueError(f"{preset.file_name} from {origin}: SHA-256 {digest[:8]}..., the "
+                             f"file name says {preset.sha256_prefix}...: not the published "
+                             f"file (deleted). Received: weights={preset.name!r}")
+    return downloaded, True
+
+
+def converted_path(preset):
+    return os.path.join(cache_dir(), "keras_nonlocal", f"{preset.model}-{preset.name}.weights.h5")
+
+
+def load_preset(model, preset, reference):
+    """Fills `model` with a preset's weights.
+
+    Args:
+        model: a zoo model built with the preset's architecture.
+        preset: a `WeightsPreset`.
+        reference: builds the preset's full model (400 classes, with top), to
+            convert into and, when `model` has another head, to copy from.
+    """
+    cached = converted_path(preset)
+    full = _is_full(model)
+    source = model if full else reference()
+    try:
+        source.load_weights(cached)
+    except (OSError, ValueError):
+        path, downloaded = fetch(preset)
+        try:
+            kind, tensors = readers.read_tensors(path)
+            if kind != preset.file_format:
+                raise ValueError(f"{path}: a {kind} file where {preset.source} publishes a "
+                                 f"{preset.file_format} one. Received: {path}") from None
+            names = converters.naming_for(kind, tensors, preset.builder_args.get("pool2", True))
+            converters.assign(source, tensors, names, path)
+        except ValueError:
+            if downloaded:
+                _remove(path)  # an unreadable download does not enter the cache
+            raise
+        if downloaded:
+            os.replace(path, os.path.join(cache_dir(), preset.file_name))
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        temporary = cached[: -len(".weights.h5")] + ".tmp.weights.h5"
+        source.save_weights(temporary)
+        os.replace(temporary, cached)
+    if not full:
+        copy_matching(source, model)
+    return model
+
+
+def copy_matching(source, model):
+    """Copies every layer of `source` into the same-named layer of `model`,
+    except a classifier of another shape (a new head, e.g. for fine-tuning)."""
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        other = source.get_layer(layer.name)
+        if [w.shape for w in other.weights] != [w.shape for w in layer.weights]:
+            if layer.name == "predictions":
+                continue
+            raise ValueError(f"{layer.name}: shapes differ from the preset's. "
+                             f"Received: {[tuple(w.shape) for w in layer.weights]}")
+        layer.set_weights(other.get_weights())
+
+
+def _is_full(model):
+    try:
+        return model.get_layer("predictions").kernel.shape[-1] == 400
+    except ValueError:
+        return False
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _remove(path):
+    if os.path.exists(path):
+        os.remove(path)
