@@ -314,6 +314,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        from keras_nonlocal.training.distribution import enable_compilation_cache
+
+        enable_compilation_cache()
         args.func(args)
     except ModuleNotFoundError as error:
         from keras_nonlocal import missing_backend_message
@@ -326,7 +329,7 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
     except RuntimeError as error:
-        if args.command != "train":
+        if type(error).__name__ != "NonFiniteLossError":
             raise
         print(f"error: {error}", file=sys.stderr)
         return STOPPED

@@ -61,17 +61,26 @@ def is_noise(line):
 
 def import_keras():
     """`import keras`; in a quiet process, with TensorFlow's start-up lines
-    filtered out of stderr (everything else it writes is passed on)."""
+    filtered out of stderr (everything else it writes is passed on).
+
+    TensorFlow is imported there too when it is installed: on the JAX and
+    PyTorch backends it is the data pipelines' engine, imported later.
+    """
     if os.environ.get(QUIET) != "1" or "keras" in sys.modules:
         import keras
 
         return keras
+    import importlib.util
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             import keras
+
+            if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow"):
+                import tensorflow  # noqa: F401
         finally:
             os.dup2(saved, 2)
             os.close(saved)

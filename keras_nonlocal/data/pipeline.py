@@ -73,10 +73,30 @@ def _targets(videos):
     return np.array([labels[0] for labels in videos.labels], np.int32)
 
 
-def _element_seeds(seed):
-    """An endless stream of [2] int64 seeds, new each epoch, fixed by `seed`."""
-    stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+def _element_seeds(seed, repeat):
+    """An endless stream of [2] int64 seeds fixed by `seed`: new each epoch of
+    a finite dataset; for an endless one (`repeat`) the same for every
+    iterator, which never sees an element twice anyway."""
+    stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=not repeat)
     return stream.batch(2)
+
+
+def _epochs(one_epoch, seed, repeat):
+    """One epoch (`one_epoch(seed, reshuffle=True)`: a new order each time it
+    is iterated), or with `repeat` endless epochs whose order is a function of
+    `seed` and the epoch's index alone. Then every iterator replays the same
+    stream however many were opened before it: Keras' `fit` may open one to
+    build the model and start again (on JAX it does), and a stream that
+    depended on that would not resume to the same clips."""
+    if not repeat:
+        return one_epoch(seed, True)
+    epochs = tf.data.Dataset.range(2**62)
+
+    def epoch(index):
+        epoch_seed = None if seed is None else tf.constant(seed, tf.int64) * 1_000_003 + index
+        return one_epoch(epoch_seed, False)
+
+    return epochs.flat_map(epoch)
 
 
 def video_dataset(
@@ -135,12 +155,16 @@ def video_dataset(
     paths = np.array([str(p) for p in videos.paths])
     targets = _targets(videos)
     ids = np.arange(len(videos), dtype=np.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((paths, targets, ids))
-    if training and shuffle:
-        dataset = dataset.shuffle(len(videos), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = tf.data.Dataset.zip((dataset, _element_seeds(seed)))
+    videos_dataset = tf.data.Dataset.from_tensor_slices((paths, targets, ids))
+
+    def one_epoch(epoch_seed, reshuffle):
+        if training and shuffle:
+            return videos_dataset.shuffle(len(videos), seed=epoch_seed,
+                                          reshuffle_each_iteration=reshuffle)
+        return videos_dataset
+
+    dataset = _epochs(one_epoch, seed, repeat)
+    dataset = tf.data.Dataset.zip((dataset, _element_seeds(seed, repeat)))
     if skip:
         dataset = dataset.skip(skip)  # before decoding: skipping costs nothing
 

@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.data.pipeline import AUTOTUNE
 from keras_nonlocal.data.pipeline import _element_seeds
+from keras_nonlocal.data.pipeline import _epochs
 from keras_nonlocal.data.pipeline import _finish
 
 CONTEXT = {
@@ -108,16 +109,19 @@ def tfrecord_dataset(
         raise ValueError("No TFRecord files. Received: files=[]")
     skips = skips or TFRecordSkips()
     file_dataset = tf.data.Dataset.from_tensor_slices(list(files))
-    if training and shuffle:
-        file_dataset = file_dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    records = file_dataset.interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
-        num_parallel_calls=AUTOTUNE, deterministic=True)
-    if training and shuffle:
-        records = records.shuffle(256, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        records = records.repeat()
-    records = tf.data.Dataset.zip((records, _element_seeds(seed)))
+
+    def one_epoch(epoch_seed, reshuffle):
+        shards = file_dataset
+        if training and shuffle:
+            shards = shards.shuffle(len(files), seed=epoch_seed, reshuffle_each_iteration=reshuffle)
+        records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
+                                    num_parallel_calls=AUTOTUNE, deterministic=True)
+        if training and shuffle:
+            records = records.shuffle(256, seed=epoch_seed, reshuffle_each_iteration=reshuffle)
+        return records
+
+    records = _epochs(one_epoch, seed, repeat)
+    records = tf.data.Dataset.zip((records, _element_seeds(seed, repeat)))
     if skip:
         records = records.skip(skip)
 

@@ -67,10 +67,11 @@ class NonLocalBase(keras.layers.Layer):
         bn_momentum, bn_epsilon: of the BatchNormalization (0.9 and 1e-5, the
             PyTorch/Caffe2 defaults expressed the Keras way).
         implementation: how the softmax modes are computed. `"auto"`
-            (default) picks `"dense"` when the attention map fits
-            `max_attention_bytes`, the backend's fused attention on JAX GPUs
-            and on PyTorch when the shapes allow it, and `"chunked"`
-            otherwise. `"dense"` always builds the `N x N` map; `"chunked"`
+            (default) picks the fused attention on JAX GPUs in half
+            precision (cuDNN flash attention, the fastest path there at any
+            size), else `"dense"` when the attention map fits
+            `max_attention_bytes`, else the fused attention where it is
+            memory-bounded (PyTorch) and `"chunked"` otherwise. `"dense"` always builds the `N x N` map; `"chunked"`
             processes queries in blocks with a recomputing backward pass
             (memory `O(N d)`); `"fused"` uses `keras.ops.dot_product_attention`,
             with flash attention as `keras.config.is_flash_attention_enabled()`
@@ -383,13 +384,14 @@ class NonLocalBase(keras.layers.Layer):
         return pairwise.chunked_softmax_attention(q, k, v, scale, chunk), None
 
     def _choose_softmax_implementation(self, q, k, v):
+        fused = q.shape[-1] == v.shape[-1] and _fused_available(q.dtype)
+        if fused and _on_jax_gpu():
+            return "fused"  # flash attention: the fastest path there, whatever the size
         batch, nq, nk = (_static(d) for d in (q.shape[0], q.shape[1], k.shape[1]))
         if batch is not None and nq is not None and nk is not None:
             if 4 * batch * nq * nk <= self._budget():
                 return "dense"
-        if q.shape[-1] == v.shape[-1] and _fused_available(q.dtype):
-            return "fused"
-        return "chunked"
+        return "fused" if fused else "chunked"
 
     # ------------------------------------------------------------ shapes etc.
 
@@ -771,6 +773,14 @@ def _prod(dims):
             return None
         total *= d
     return total
+
+
+def _on_jax_gpu():
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return jax.default_backend() == "gpu"
 
 
 def _fused_available(dtype):

@@ -13,9 +13,10 @@ from keras_nonlocal.training.recipe import Recipe
 from keras_nonlocal.training.recipe import list_recipes
 from keras_nonlocal.training.recipe import load_recipe
 from keras_nonlocal.training.strategy import make_strategy
+from keras_nonlocal.training.train import NonFiniteLossError
 from keras_nonlocal.training.train import train
 
-__all__ = ["PaperSGD", "Recipe", "average_per_video", "checkpoints", "classification_metrics",
+__all__ = ["NonFiniteLossError", "PaperSGD", "Recipe", "average_per_video", "checkpoints", "classification_metrics",
            "evaluate", "export_saved_model", "list_recipes", "load_checkpoint", "load_recipe",
            "make_strategy",
            "mean_average_precision", "predict", "train"]

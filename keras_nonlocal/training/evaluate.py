@@ -109,7 +109,7 @@ def view_scores(model, dataset):
     """Scores of every view: returns (scores, labels, video ids)."""
     scores, labels, ids = [], [], []
     for clips, targets, video_ids in dataset:
-        scores.append(np.asarray(model.predict_on_batch(clips)))
+        scores.append(np.asarray(model.predict_on_batch(np.asarray(clips))))
         labels.append(targets.numpy())
         ids.append(video_ids.numpy())
     if not scores:
@@ -190,7 +190,7 @@ def predict(model, paths, clip=None, class_names=None, top=5, print_fn=print):
                                           with_video_id=True)
     results = {path: f"unreadable: {error}" for path, error in skipped.errors.items()}
     for clips, _, ids in dataset:
-        score = np.asarray(model.predict_on_batch(clips)).mean(axis=0)
+        score = np.asarray(model.predict_on_batch(np.asarray(clips))).mean(axis=0)
         best = np.argsort(-score)[:top]
         results[paths[int(ids.numpy()[0])]] = [(names[i], float(score[i])) for i in best]
     for path in paths:

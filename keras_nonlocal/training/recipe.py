@@ -14,6 +14,7 @@ import typing
 
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.settings import parse_assignments
+from keras_nonlocal.training.distribution import CHOICES
 
 RECIPES_PACKAGE = "keras_nonlocal.recipes"
 
@@ -69,7 +70,10 @@ class Recipe:
     synchronized_bn: bool = False  # BN statistics over all replicas
     freeze_bn: bool = False  # BN in inference mode, statistics and scale/offset fixed
     # running
-    strategy: str = "auto"  # "auto", "default", "mirrored", "multiworker", "tpu"
+    # TensorFlow: "auto", "default", "mirrored", "multiworker", "tpu"; JAX: "auto",
+    # "default", "data_parallel", "model_parallel", "multihost" (training/distribution.py)
+    strategy: str = "auto"
+    model_shards: int = 2  # devices per model with strategy="model_parallel" (JAX)
     output_dir: str = "runs/run"
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
@@ -121,14 +125,14 @@ def _validate(recipe):
     choices = {
         "data_format": ("files", "tfrecord"), "lr_schedule": ("step", "cosine"),
         "mixed_precision": ("float32", "bfloat16", "float16"),
-        "strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
+        "strategy": tuple(dict.fromkeys(n for names in CHOICES.values() for n in names)),
     }
     for key, allowed in choices.items():
         if getattr(recipe, key) not in allowed:
             raise ValueError(
                 f"`{key}` must be one of {', '.join(allowed)}. Received: {key}={getattr(recipe, key)!r}"
             )
-    for key in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints"):
+    for key in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "model_shards"):
         if getattr(recipe, key) <= 0:
             raise ValueError(f"`{key}` must be positive. Received: {key}={getattr(recipe, key)}")
     for key in CLIP_KEYS:

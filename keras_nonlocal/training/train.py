@@ -28,10 +28,23 @@ from keras_nonlocal.optimizers import PaperSGD
 from keras_nonlocal.training.checkpoints import CheckpointWriter
 from keras_nonlocal.training.checkpoints import checkpoints
 from keras_nonlocal.training.checkpoints import load_checkpoint
-from keras_nonlocal.training.strategy import check_batch
-from keras_nonlocal.training.strategy import make_strategy
+from keras_nonlocal.training import distribution
+from keras_nonlocal.training.strategy import prepare_fit
 
 logger = logging.getLogger("keras_nonlocal.training")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped at a non-finite loss (the checkpoints before it kept)."""
+
+
+def check_batch(global_batch, replicas):
+    """The global batch must split evenly over the replicas."""
+    if global_batch % replicas:
+        raise ValueError(
+            f"The global batch {global_batch} does not split over {replicas} replicas. "
+            f"Received: batch_size={global_batch}")
+    return global_batch // replicas
 REFERENCE_BATCH = 64  # the paper's lr 0.01 is for 64 clips
 
 
@@ -126,7 +139,21 @@ def compile_model(model, recipe):
             else keras.losses.SparseCategoricalCrossentropy())
     metrics = [] if recipe.multi_label else ["accuracy"]
     model.compile(build_optimizer(recipe), loss=loss, metrics=metrics,
-                  jit_compile=False if recipe.deterministic else "auto")
+                  jit_compile=jit_compile(recipe))
+
+
+def jit_compile(recipe):
+    """What `model.compile` gets as `jit_compile`, per backend (measured).
+
+    JAX: always `True`; without it Keras runs the step op by op, compiling
+    each op on its own (a tiny recipe: 1,360 compilations, 7 s per step).
+    TensorFlow: `"auto"`, which leaves XLA off on a CPU-only machine (XLA
+    made the I3D / NL-I3D R50 training step 3.4x slower there), and `False`
+    for `deterministic` runs (XLA's kernels are not all deterministic).
+    """
+    if keras.backend.backend() == "jax":
+        return True
+    return False if recipe.deterministic else "auto"
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -173,48 +200,6 @@ def plot_curves(csv_path, png_path):
     plt.close(fig)
 
 
-def _worker_name(strategy):
-    """'' for the chief (or a single machine), else e.g. 'worker-1'."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return ""
-    task_type, task_id = resolver.task_type, resolver.task_id
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    if task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0):
-        return ""
-    return f"{task_type}-{task_id}"
-
-
-def _prepare_fit(model, dataset, strategy):
-    """Works around Keras 3.15 `fit` under a distribution strategy.
-
-    1. `fit` builds the compile state (optimizer, metrics) by iterating the
-       dataset once and starting again, so training would see the second
-       pass of the seeded stream (other clips than without a strategy); and
-       under MultiWorkerMirroredStrategy the reduce of that first batch fails
-       ("Attempt to convert a value (PerReplica...)", keras-team/keras#20585).
-       The model is already built, so the state is built here from the
-       dataset's spec and `fit`'s own step is off.
-    2. Under MultiWorkerMirroredStrategy `fit` reduces the step's logs with
-       `strategy.reduce("MEAN", v, axis=0)`, which fails for scalars
-       ("Invalid reduction dimension 0"). The steps here return each log as
-       a 1-vector, so the reduce is the mean over the workers.
-    """
-    if strategy is tf.distribute.get_strategy():
-        return
-    with strategy.scope():
-        keras_private.build_compile_state(model, dataset.element_spec)
-    keras_private.skip_fit_build(model)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
-
-    def as_vectors(step):
-        return lambda batch: {k: tf.reshape(v, [1]) for k, v in step(batch).items()}
-
-    model.train_step = as_vectors(model.train_step)
-    model.test_step = as_vectors(model.test_step)
-
-
 def _check_resumable(model, path, recipe, class_names):
     """A checkpoint resumes only the run it belongs to: same model, classes
     and, where the recipe sets them, clip settings."""
@@ -239,21 +224,23 @@ def train(recipe, verbose="auto"):
         ValueError: bad settings, missing data, an empty dataset, a batch that
             does not split over the replicas, or a checkpoint of another model,
             all before the first step.
-        RuntimeError: a non-finite loss (the message names the step; the
+        NonFiniteLossError: a non-finite loss (the message names the step; the
             checkpoints written before it are kept).
     """
     if recipe.steps % recipe.checkpoint_every:
         raise ValueError(
             f"`steps` must be a multiple of `checkpoint_every`. Received: steps={recipe.steps}, "
             f"checkpoint_every={recipe.checkpoint_every}")
+    # First: jax.distributed must start before anything touches a JAX device.
+    placement = distribution.place(recipe.strategy, recipe.model_shards)
     keras.utils.set_random_seed(recipe.seed)
-    if recipe.deterministic:
+    if recipe.deterministic and keras.backend.backend() == "tensorflow":
         tf.config.experimental.enable_op_determinism()
     if recipe.mixed_precision != "float32":
         keras.mixed_precision.set_global_policy(f"mixed_{recipe.mixed_precision}")
-    strategy = make_strategy(recipe.strategy)
-    check_batch(recipe.batch_size, strategy)
-    worker = _worker_name(strategy)
+    print(f"training {recipe.model} on {placement.describe()}", flush=True)
+    check_batch(recipe.batch_size, placement.replicas)
+    worker = placement.worker_name()
     if worker:
         # Every worker saves (saving reads distributed variables together);
         # only the chief's files are the run's, the others go to a sub-folder.
@@ -264,7 +251,7 @@ def train(recipe, verbose="auto"):
         json.dump(vars(recipe), f, indent=1)
 
     start_step, resumed_from = 0, None
-    with strategy.scope():
+    with placement.scope():
         source, class_names = read_data_source(recipe)  # checked before any step
         model = None
         for step, path in checkpoints(folder):
@@ -279,8 +266,9 @@ def train(recipe, verbose="auto"):
         if model is None:
             model = build_model(recipe, class_names)
             compile_model(model, recipe)
-    if resumed_from is None and strategy is not tf.distribute.get_strategy():
-        # Initializers draw other values under a distribution strategy: start
+    if resumed_from is None and placement.strategy is not None and (
+            placement.strategy is not tf.distribute.get_strategy()):
+        # Initializers draw other values under a tf.distribute strategy: start
         # from the weights the seed gives without one, so a run's start does
         # not depend on where it runs.
         keras.utils.set_random_seed(recipe.seed)
@@ -308,7 +296,8 @@ def train(recipe, verbose="auto"):
         keras.callbacks.TensorBoard(os.path.join(recipe.output_dir, "tensorboard")),
         data.SkippedVideosReport(skip_log),
     ]
-    _prepare_fit(model, dataset, strategy)
+    if placement.strategy is not None:
+        prepare_fit(model, dataset, placement.strategy)
     with warnings.catch_warnings():
         # The training stream is endless; only the validation set, read to
         # its end after every epoch, "runs out of data", as it should.
@@ -323,7 +312,7 @@ def train(recipe, verbose="auto"):
         f.write("\n".join(class_names) + "\n")
     if stopper.bad_step is not None:
         kept = checkpoints(folder)
-        raise RuntimeError(
+        raise NonFiniteLossError(
             f"Non-finite loss at step {stopper.bad_step}; training stopped. Last good checkpoint: "
             f"{kept[0][1] if kept else 'none'}")
     return {"model": model, "resumed_from": resumed_from, "start_step": start_step,

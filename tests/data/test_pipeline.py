@@ -261,3 +261,21 @@ def test_missing_path_in_a_list_is_skipped(video_dir, tmp_path):
     dataset, skipped = data.video_dataset(videos, batch_size=4, seed=0, clip=SMALL)
     _tiny_model().fit(dataset, epochs=1, verbose=0)
     assert list(skipped.errors) == [missing] and skipped.count == 1
+
+
+def test_an_endless_stream_is_the_same_for_every_iterator(video_dir):
+    """The training stream (repeat=True) is a function of the seed and the
+    position alone: a second iterator replays the clips of the first, and
+    `skip` lands on the same ones. (Before, each new iterator reshuffled and
+    redrew the crops: Keras' fit on JAX sometimes opened one before training,
+    and a resumed run then trained on other clips.)"""
+    videos = _videos(video_dir)
+    dataset, _ = data.video_dataset(videos, SMALL, batch_size=2, seed=4, repeat=True)
+    first = [x.numpy() for x, _ in dataset.take(6)]  # 2 epochs of 6 videos
+    again = [x.numpy() for x, _ in dataset.take(6)]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    skipped, _ = data.video_dataset(videos, SMALL, batch_size=2, seed=4, repeat=True, skip=8)
+    np.testing.assert_array_equal(next(iter(skipped))[0].numpy(), first[4])
+    # epochs still differ from each other
+    assert [vf.frame_indices(c)[0] for c in first[0]] != [vf.frame_indices(c)[0] for c in first[3]]

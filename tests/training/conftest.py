@@ -1,6 +1,8 @@
 """Tiny videos and tiny-model recipe overrides for the training tests."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -29,3 +31,24 @@ def tiny_overrides(videos, output_dir, **extra):
     )
     settings.update(extra)
     return [f"{k}={v}" for k, v in settings.items() if v is not None]  # None: the recipe's
+
+
+# A clip unlike every zoo default (32x2 / 8x8, crop 224, test 256, 10 x 3 views).
+CLIP = dict(num_frames=4, frame_stride=4, crop_size=64, short_side_min=64, short_side_max=72,
+            eval_short_side=64, eval_clips=2, eval_crops=1)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tiny_videos, tmp_path_factory):
+    """A checkpoint of the tiny recipe with `CLIP`, trained through the CLI
+    (shared by the evaluation and clip-record tests)."""
+    from keras_nonlocal import training
+
+    out = str(tmp_path_factory.mktemp("clip_run"))
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_nonlocal.cli", "train", "finetune_own_videos",
+         *tiny_overrides(tiny_videos, out, steps=2, checkpoint_every=2, **CLIP)],
+        env=dict(os.environ, KERAS_BACKEND="tensorflow"), capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return training.checkpoints(os.path.join(out, "checkpoints"))[0][1]

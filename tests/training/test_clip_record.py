@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import CLIP
 from conftest import tiny_overrides
 from keras_nonlocal import Clip
 from keras_nonlocal import training
@@ -23,9 +24,6 @@ from keras_nonlocal import zoo
 from keras_nonlocal.training.train import build_model
 
 ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
-# Unlike every zoo default (32x2 / 8x8, crop 224, test 256, 10 x 3 views).
-CLIP = dict(num_frames=4, frame_stride=4, crop_size=64, short_side_min=64, short_side_max=72,
-            eval_short_side=64, eval_clips=2, eval_crops=1)
 CAFFE = dict(channel_order="BGR", mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
 
 
@@ -34,13 +32,9 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tiny_videos, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("clip_run"))
-    done = _cli("train", "finetune_own_videos",
-                *tiny_overrides(tiny_videos, out, steps=2, checkpoint_every=2, **CLIP))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return training.checkpoints(os.path.join(out, "checkpoints"))[0][1]
+@pytest.fixture
+def checkpoint(trained_checkpoint):
+    return trained_checkpoint
 
 
 def test_the_checkpoint_records_exactly_the_recipe_clip(checkpoint):

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_overrides
 from keras_nonlocal import training
 
 ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
@@ -66,12 +65,9 @@ def test_labels_per_video_in_one_pass(rng):
         training.average_per_video(scores[:3], [0, 0, 1], [2, 3, 1])
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_videos, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("trained"))
-    recipe = training.load_recipe(None, tiny_overrides(tiny_videos, out, steps=4))
-    training.train(recipe, verbose=0)
-    return out, training.checkpoints(os.path.join(out, "checkpoints"))[0][1]
+@pytest.fixture
+def trained(trained_checkpoint):
+    return os.path.dirname(os.path.dirname(trained_checkpoint)), trained_checkpoint
 
 
 def test_evaluate_cli_multi_view(tiny_videos, trained):
