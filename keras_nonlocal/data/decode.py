@@ -7,6 +7,8 @@ one and stops after the last one.
 """
 
 import collections
+import functools
+import os
 
 import av
 import numpy as np
@@ -69,14 +71,25 @@ def probe(path):
     """Number of frames, frame rate and size of a video file (a `VideoInfo`).
 
     Uses the container's frame count when it has one, else its duration; a
-    file whose count cannot be known is decoded once to count.
+    file whose count cannot be known is decoded once to count. Remembered per
+    file (path, size and modification time): a training pipeline probes the
+    same file once per clip.
 
     Raises:
         VideoError: the file is missing, empty, not a video, or has no
             video stream.
     """
     try:
-        with av.open(str(path)) as container:
+        stat = os.stat(path)
+    except OSError as error:
+        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
+    return _probe(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _probe(path, mtime_ns, size):
+    try:
+        with av.open(path) as container:
             stream = _video_stream(container, path)
             fps = _fps(stream)
             height, width = stream.codec_context.height, stream.codec_context.width
@@ -134,11 +147,9 @@ def read_frames(path, indices, size=None, info=None):
             start_pts = info.first_pts if info is not None else _first_pts(container, stream)
             if start_pts is None:
                 start_pts = stream.start_time or 0
-            container.seek(start_pts, stream=stream, backward=True, any_frame=False)
             first = wanted[0]
-            if first > 0:
-                target = start_pts + int(first / fps / base)
-                container.seek(target, stream=stream, backward=True, any_frame=False)
+            target = start_pts + int(first / fps / base) if first > 0 else start_pts
+            container.seek(target, stream=stream, backward=True, any_frame=False)
             position = None
             for frame in container.decode(stream):
                 if frame.pts is not None:

@@ -82,21 +82,27 @@ def _element_seeds(seed, repeat):
 
 
 def _epochs(one_epoch, seed, repeat):
-    """One epoch (`one_epoch(seed, reshuffle=True)`: a new order each time it
-    is iterated), or with `repeat` endless epochs whose order is a function of
-    `seed` and the epoch's index alone. Then every iterator replays the same
-    stream however many were opened before it: Keras' `fit` may open one to
-    build the model and start again (on JAX it does), and a stream that
-    depended on that would not resume to the same clips."""
+    """One epoch (`one_epoch(None, seed)`: a new order each time it is
+    iterated), or with `repeat` endless epochs, `one_epoch(index, key)` with
+    `key` a [2] int64 tensor: (`seed`, epoch index). Every epoch's order is
+    then a function of the seed and its index alone (stateless random ops),
+    so every iterator replays the same stream however many were opened
+    before it: Keras' `fit` may open one to build the model and start again
+    (on JAX it does), and a stream that depended on that would not resume to
+    the same clips."""
     if not repeat:
-        return one_epoch(seed, True)
-    epochs = tf.data.Dataset.range(2**62)
+        return one_epoch(None, seed)
+    base = int(np.random.randint(2**31)) if seed is None else int(seed)
 
     def epoch(index):
-        epoch_seed = None if seed is None else tf.constant(seed, tf.int64) * 1_000_003 + index
-        return one_epoch(epoch_seed, False)
+        return one_epoch(index, tf.stack([tf.constant(base, tf.int64), index]))
 
-    return epochs.flat_map(epoch)
+    return tf.data.Dataset.range(2**62).flat_map(epoch)
+
+
+def shuffled_order(count, key):
+    """A permutation of `range(count)` drawn from a [2] int64 `key` (stateless)."""
+    return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
 
 
 def video_dataset(
@@ -155,13 +161,16 @@ def video_dataset(
     paths = np.array([str(p) for p in videos.paths])
     targets = _targets(videos)
     ids = np.arange(len(videos), dtype=np.int64)
-    videos_dataset = tf.data.Dataset.from_tensor_slices((paths, targets, ids))
+    columns = (tf.constant(paths), tf.constant(targets), tf.constant(ids))
 
-    def one_epoch(epoch_seed, reshuffle):
-        if training and shuffle:
-            return videos_dataset.shuffle(len(videos), seed=epoch_seed,
-                                          reshuffle_each_iteration=reshuffle)
-        return videos_dataset
+    def one_epoch(index, key):
+        if not (training and shuffle):
+            return tf.data.Dataset.from_tensor_slices(columns)
+        if index is None:  # a finite dataset: reshuffled each time it is iterated
+            return tf.data.Dataset.from_tensor_slices(columns).shuffle(
+                len(videos), seed=key, reshuffle_each_iteration=True)
+        order = tf.data.Dataset.from_tensor_slices(shuffled_order(len(videos), key))
+        return order.map(lambda i: tuple(tf.gather(c, i) for c in columns))
 
     dataset = _epochs(one_epoch, seed, repeat)
     dataset = tf.data.Dataset.zip((dataset, _element_seeds(seed, repeat)))

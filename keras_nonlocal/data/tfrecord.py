@@ -18,6 +18,7 @@ from keras_nonlocal.clip import Clip
 from keras_nonlocal.data.pipeline import AUTOTUNE
 from keras_nonlocal.data.pipeline import _element_seeds
 from keras_nonlocal.data.pipeline import _epochs
+from keras_nonlocal.data.pipeline import shuffled_order
 from keras_nonlocal.data.pipeline import _finish
 
 CONTEXT = {
@@ -25,6 +26,7 @@ CONTEXT = {
     "clip/media_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
 }
 SEQUENCE = {"image/encoded": tf.io.FixedLenSequenceFeature([], tf.string)}
+RECORD_SHUFFLE = 256  # records shuffled together (a buffer, or a window of an endless stream)
 
 
 class TFRecordSkips:
@@ -110,15 +112,23 @@ def tfrecord_dataset(
     skips = skips or TFRecordSkips()
     file_dataset = tf.data.Dataset.from_tensor_slices(list(files))
 
-    def one_epoch(epoch_seed, reshuffle):
+    def one_epoch(index, key):
         shards = file_dataset
-        if training and shuffle:
-            shards = shards.shuffle(len(files), seed=epoch_seed, reshuffle_each_iteration=reshuffle)
+        if training and shuffle and index is None:
+            shards = shards.shuffle(len(files), seed=key, reshuffle_each_iteration=True)
+        elif training and shuffle:
+            shards = tf.data.Dataset.from_tensor_slices(
+                tf.gather(tf.constant(list(files)), shuffled_order(len(files), key)))
         records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
                                     num_parallel_calls=AUTOTUNE, deterministic=True)
-        if training and shuffle:
-            records = records.shuffle(256, seed=epoch_seed, reshuffle_each_iteration=reshuffle)
-        return records
+        if not (training and shuffle):
+            return records
+        if index is None:
+            return records.shuffle(RECORD_SHUFFLE, seed=key, reshuffle_each_iteration=True)
+        # Stateless: the records of each window of RECORD_SHUFFLE, permuted by (key, window).
+        windows = records.batch(RECORD_SHUFFLE).enumerate()
+        return windows.map(lambda w, window: tf.random.experimental.stateless_shuffle(
+            window, seed=key + tf.stack([tf.constant(0, tf.int64), w * 1_000_003]))).unbatch()
 
     records = _epochs(one_epoch, seed, repeat)
     records = tf.data.Dataset.zip((records, _element_seeds(seed, repeat)))

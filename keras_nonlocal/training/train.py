@@ -220,6 +220,11 @@ def _check_resumable(model, path, recipe, class_names):
 def train(recipe, verbose="auto"):
     """Trains `recipe` (a `Recipe`); returns a summary dict.
 
+    Args:
+        recipe: a `Recipe` (see `training.load_recipe`).
+        verbose: as `Model.fit`'s; 0 also leaves out the first line (the
+            model and where it trains), for callers that print their own.
+
     Raises:
         ValueError: bad settings, missing data, an empty dataset, a batch that
             does not split over the replicas, or a checkpoint of another model,
@@ -238,7 +243,8 @@ def train(recipe, verbose="auto"):
         tf.config.experimental.enable_op_determinism()
     if recipe.mixed_precision != "float32":
         keras.mixed_precision.set_global_policy(f"mixed_{recipe.mixed_precision}")
-    print(f"training {recipe.model} on {placement.describe()}", flush=True)
+    if verbose != 0:
+        print(f"training {recipe.model} on {placement.describe()}", flush=True)
     check_batch(recipe.batch_size, placement.replicas)
     worker = placement.worker_name()
     if worker:

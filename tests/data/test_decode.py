@@ -102,3 +102,14 @@ def test_a_still_image_under_a_video_name_is_not_a_video(tmp_path, name, codec):
 def test_missing_file_raises_video_error(tmp_path):
     with pytest.raises(data.VideoError, match="nothing.mp4"):
         data.probe(str(tmp_path / "nothing.mp4"))
+
+
+def test_probe_remembers_a_file_until_it_changes(tmp_path):
+    """`probe` is cached per file; a file written again is probed again."""
+    path = str(tmp_path / "v.mp4")
+    vf.write_video(path, 12)
+    assert data.probe(path).num_frames == 12
+    assert data.probe(path) is data.probe(path)  # remembered
+    vf.write_video(path, 20, width=80)
+    info = data.probe(path)
+    assert (info.num_frames, info.width) == (20, 80)

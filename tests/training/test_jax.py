@@ -113,7 +113,7 @@ def spy(per_process_batch, layout, batch_dim_name):
 distribution_lib.distribute_data_input = spy
 from keras_nonlocal import training
 recipe = training.load_recipe("finetune_own_videos", sys.argv[2:])
-training.train(recipe, verbose=0)
+training.train(recipe, verbose=2)
 json.dump(shards, open(sys.argv[1], "w"))
 """
 
@@ -133,7 +133,7 @@ def test_data_parallel_over_two_devices_equals_one(tiny_videos, tmp_path):
         done = subprocess.run(
             [sys.executable, "-c", SPY, shards,
              *tiny_overrides(tiny_videos, out, steps=4, checkpoint_every=2, strategy=strategy,
-                             freeze_bn=True)],
+                             freeze_bn=True, base_lr=0.01)],  # as test_distributed's EQUAL
             env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[strategy] = (done.stdout, json.load(open(shards)))
