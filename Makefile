@@ -29,7 +29,8 @@ tour: $(STAMP)
 # One process per Keras backend (the backend is fixed at import time).
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow" tests
-	KERAS_BACKEND=jax $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py tests/training/test_jax.py
+	KERAS_BACKEND=jax $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py tests/training/test_jax.py \
+		tests/test_benchmarks.py
 	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py
 
 test-slow: $(STAMP)
