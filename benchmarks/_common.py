@@ -1,20 +1,41 @@
 """Shared by the benchmark scripts: timing, one subprocess per measurement, tables."""
 
 import json
+import resource
 import subprocess
 import sys
 import time
 
 
-def median_time(fn, repeats):
-    """Median wall time of `fn()` over `repeats` runs, after one warm-up run."""
+def timings(fn, repeats):
+    """Sorted wall times of `fn()` over `repeats` runs, after one warm-up run."""
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return sorted(times)
+
+
+def median_time(fn, repeats):
+    """Median wall time of `fn()` over `repeats` runs, after one warm-up run."""
+    times = timings(fn, repeats)
+    return times[len(times) // 2]
+
+
+def rss_gb():
+    """This process's resident memory now, in GB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1e6
+    return 0.0
+
+
+def peak_gb():
+    """This process's peak resident memory so far, in GB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def report(result):

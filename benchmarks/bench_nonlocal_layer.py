@@ -23,11 +23,10 @@ Usage:
 
 import argparse
 import os
-import resource
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import measure, median_time, print_table_header, report  # noqa: E402
+from _common import measure, median_time, peak_gb, print_table_header, report, rss_gb  # noqa: E402,E501
 
 MODES = ["gaussian", "embedded_gaussian", "dot_product", "concatenation"]
 SHAPES = {
@@ -37,18 +36,6 @@ SHAPES = {
     # the large input: N = 100,352 positions, no subsampling
     "large": ((1, 32, 56, 56, 256), False),
 }
-
-
-def _rss_gb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1e6
-    return 0.0
-
-
-def _peak_gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 # ----------------------------------------------------------------- ours
@@ -64,7 +51,7 @@ def run_ours(mode, shape, subsample, repeats, device):
     rng = np.random.default_rng(0)
     x_np = rng.normal(size=shape).astype("float32")
     r_np = rng.normal(size=shape).astype("float32")
-    base = _rss_gb()
+    base = rss_gb()
     layer = NonLocal3D(mode=mode, subsample=subsample, kernel_initializer="glorot_uniform")
     layer.build(shape)
     trainable = list(layer.trainable_variables)
@@ -154,7 +141,7 @@ def run_reference(mode, shape, subsample, repeats, device):
     x = torch.from_numpy(rng.normal(size=(b, c, t, h, w)).astype("float32")).to(device)
     r = torch.from_numpy(rng.normal(size=(b, c, t, h, w)).astype("float32")).to(device)
     x.requires_grad_(True)
-    base = _rss_gb()
+    base = rss_gb()
     pool = (1, 2, 2) if subsample else None
     if mode in ("embedded_gaussian", "dot_product"):
         from pytorchvideo.layers.nonlocal_net import create_nonlocal
@@ -179,7 +166,7 @@ def run_reference(mode, shape, subsample, repeats, device):
 
 def _time(run, repeats, base):
     seconds = median_time(run, repeats)
-    return {"seconds": seconds, "peak_gb": _peak_gb() - base}
+    return {"seconds": seconds, "peak_gb": peak_gb() - base}
 
 
 # -------------------------------------------------------------- driver

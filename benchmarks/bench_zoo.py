@@ -12,8 +12,11 @@ Rows:
 What is timed (median of --repeats after a warm-up): "forward" is one
 inference pass (ours: `predict_on_batch`; theirs: eval mode, no_grad);
 "train step" is forward + backward + SGD update on 400-class labels (ours:
-`train_on_batch`, which on TensorFlow compiles with XLA by default; theirs:
-train mode, cross-entropy, `optimizer.step()`). Each measurement runs in its
+a zoo model, `model.compile` with Keras' defaults, `train_on_batch`: on a
+CPU-only machine Keras' `jit_compile="auto"` leaves XLA off, a tf.function
+graph; theirs: train mode, cross-entropy, `optimizer.step()`). "GB / clip":
+the process's peak resident memory minus its memory before the model was
+built, divided by the batch (the training step is the peak on both sides). Each measurement runs in its
 own subprocess. pytorchvideo's model module imports torchvision for a
 detection head only; no CPU torchvision exists beside torch 2.13.0 here,
 so that one import is shimmed (see tests/helpers.py).
@@ -26,7 +29,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import measure, median_time, print_table_header, report  # noqa: E402
+from _common import measure, peak_gb, print_table_header, report, rss_gb, timings  # noqa: E402
 
 BATCH, FRAMES, SIZE, CLASSES = 2, 8, 224, 400
 NL_AFTER = {"res3": [1, 3], "res4": [1, 3, 5]}  # 0-based blocks, as the zoo
@@ -41,13 +44,15 @@ def run_ours(model_name, repeats):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(BATCH, FRAMES, SIZE, SIZE, 3)).astype("float32")
     y = rng.integers(0, CLASSES, size=(BATCH,))
+    base = rss_gb()
     model = zoo.build(model_name, sampling="8x8", layout="pytorchvideo",
                       input_shape=(FRAMES, SIZE, SIZE, 3))
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
-    forward = median_time(lambda: model.predict_on_batch(x), repeats)
-    train = median_time(lambda: model.train_on_batch(x, y), repeats)
+    forward = timings(lambda: model.predict_on_batch(x), repeats)
+    train = timings(lambda: model.train_on_batch(x, y), repeats)
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    return {"forward": forward, "train": train, "params": params}
+    return {"forward": forward, "train": train, "params": params,
+            "gb_per_clip": (peak_gb() - base) / BATCH}
 
 
 def _pytorchvideo_model(with_nonlocal):
@@ -75,6 +80,7 @@ def run_reference(model_name, repeats):
     import numpy as np
     import torch
 
+    base = rss_gb()
     model = _pytorchvideo_model(with_nonlocal=model_name.startswith("nl_"))
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.uniform(-2, 2, size=(BATCH, 3, FRAMES, SIZE, SIZE)).astype("float32"))
@@ -94,8 +100,8 @@ def run_reference(model_name, repeats):
         optimizer.step()
 
     params = sum(p.numel() for p in model.parameters())
-    return {"forward": median_time(forward, repeats), "train": median_time(train, repeats),
-            "params": params}
+    return {"forward": timings(forward, repeats), "train": timings(train, repeats),
+            "params": params, "gb_per_clip": (peak_gb() - base) / BATCH}
 
 
 def _measure(impl, model_name, repeats):
@@ -120,16 +126,26 @@ def main():
 
     print_table_header(
         f"{BATCH}x{FRAMES}x{SIZE}x{SIZE} clips, CPU ({os.cpu_count()} cores), ours on "
-        f"Keras/{keras.backend.backend()} vs pytorchvideo 0.1.5, median of {args.repeats}",
-        f"{'model':<11} {'params ours/ref (M)':>20} {'forward s ours':>15} {'ref':>7} "
-        f"{'ref/ours':>9} {'train s ours':>13} {'ref':>7} {'ref/ours':>9}")
+        f"Keras/{keras.backend.backend()} vs pytorchvideo 0.1.5, median (min-max) of "
+        f"{args.repeats}",
+        f"{'model':<11} {'step':<8} {'ours s':>18} {'ref s':>18} {'ref/ours':>9} "
+        f"{'GB/clip ours':>13} {'ref':>6}")
     for name in ("i3d_r50", "nl_i3d_r50"):
         ours = _measure("ours", name, args.repeats)
         ref = _measure("reference", name, args.repeats)
-        print(f"{name:<11} {ours['params'] / 1e6:>9.2f}/{ref['params'] / 1e6:<10.2f} "
-              f"{ours['forward']:>15.2f} {ref['forward']:>7.2f} {ref['forward'] / ours['forward']:>8.2f}x "
-              f"{ours['train']:>13.2f} {ref['train']:>7.2f} {ref['train'] / ours['train']:>8.2f}x",
-              flush=True)
+        print(f"{name:<11} params {ours['params'] / 1e6:.2f} M ours, {ref['params'] / 1e6:.2f} M ref")
+        for step in ("forward", "train"):
+            print(f"{'':<11} {step:<8} {_spread(ours[step]):>18} {_spread(ref[step]):>18} "
+                  f"{_median(ref[step]) / _median(ours[step]):>8.2f}x "
+                  f"{ours['gb_per_clip']:>13.2f} {ref['gb_per_clip']:>6.2f}", flush=True)
+
+
+def _median(times):
+    return times[len(times) // 2]
+
+
+def _spread(times):
+    return f"{_median(times):.2f} ({times[0]:.2f}-{times[-1]:.2f})"
 
 
 if __name__ == "__main__":

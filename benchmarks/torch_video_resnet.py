@@ -11,7 +11,6 @@ and values max-pooled 1x2x2 before phi and g, logits scaled by 1/sqrt(d),
 6. Channels-first, as PyTorch is.
 """
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 

@@ -1,5 +1,6 @@
 """Non-local layers."""
 
+from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.nonlocal_block import NonLocal1D
 from keras_nonlocal.layers.nonlocal_block import NonLocal2D
 from keras_nonlocal.layers.nonlocal_block import NonLocal3D
@@ -7,4 +8,4 @@ from keras_nonlocal.layers.nonlocal_block import NonLocalBase
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 
-__all__ = ["NonLocal1D", "NonLocal2D", "NonLocal3D", "NonLocalBase", "SyncBatchNormalization", "VideoPreprocessing"]
+__all__ = ["FusedBatchNormalization", "NonLocal1D", "NonLocal2D", "NonLocal3D", "NonLocalBase", "SyncBatchNormalization", "VideoPreprocessing"]

@@ -12,6 +12,7 @@ import keras
 
 from keras_nonlocal.layers import NonLocal3D
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
+from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -246,7 +247,7 @@ class _Builder:
         )(x)
 
     def bn(self, x, name, zero_gamma=False):
-        layer = SyncBatchNormalization if self.synchronized_bn else keras.layers.BatchNormalization
+        layer = SyncBatchNormalization if self.synchronized_bn else FusedBatchNormalization
         return layer(
             epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,
             gamma_initializer="zeros" if zero_gamma else "ones",

@@ -84,7 +84,7 @@ def test_train_resume_evaluate_and_predict_through_the_cli(tiny_videos, tmp_path
     steps = [s for s, _ in training.checkpoints(os.path.join(broken, "checkpoints"))]
     assert steps and max(steps) < 12, "the kill must land mid-run"
     resumed = _cli("train", *recipe, f"output_dir={broken}")
-    assert f"resuming from" in resumed.stdout and f"at step {max(steps)} of 12" in resumed.stdout
+    assert "resuming from" in resumed.stdout and f"at step {max(steps)} of 12" in resumed.stdout
     _assert_same_weights(_final_weights(straight, 12), _final_weights(broken, 12), 1e-5)
 
     checkpoint = os.path.join(straight, "checkpoints", "ckpt-00000012.keras")

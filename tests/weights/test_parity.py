@@ -106,7 +106,7 @@ def test_pytorchvideo_files_against_pytorchvideo(keras_home, rng, model):
 
     from helpers import import_pytorchvideo_hub
 
-    preset = presets.PRESETS[model][f"kinetics400_8x8_pytorchvideo"]
+    preset = presets.PRESETS[model]["kinetics400_8x8_pytorchvideo"]
     reference = getattr(import_pytorchvideo_hub(), model)(pretrained=False)
     references.randomize_torch(reference, int(rng.integers(2**31))).eval()
     optimizer_state = {"state": {0: {"momentum_buffer": torch.zeros(3)}},

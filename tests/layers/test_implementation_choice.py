@@ -1,0 +1,81 @@
+"""The speed decisions `implementation="auto"` and the batch norm make (from
+benchmarks/RESULTS.md), pinned so that they cannot change silently. Not timed:
+each test checks which path runs, the benchmarks say why."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_nonlocal import NonLocal3D
+from keras_nonlocal import zoo
+from keras_nonlocal.layers import FusedBatchNormalization
+from keras_nonlocal.layers import pairwise
+
+# NL-I3D R50's res3 and res4 blocks at batch 8, subsampled 1x2x2 (the layer benchmark's shapes).
+RES3 = (8, 4, 28, 28, 512)
+RES4 = (8, 4, 14, 14, 1024)
+
+
+def _path_taken(monkeypatch, mode, shape, **kwargs):
+    """The pairwise function the layer calls for an input of `shape`
+    (traced symbolically: nothing of that size is computed)."""
+    taken = []
+    for name in ("dense_dot_product", "linear_dot_product", "dense_concatenation",
+                 "sorted_concatenation", "dense_softmax_attention",
+                 "chunked_softmax_attention", "fused_softmax_attention"):
+        original = getattr(pairwise, name)
+
+        def spy(*args, _name=name, _original=original, **kw):
+            taken.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(pairwise, name, spy)
+    layer = NonLocal3D(mode=mode, subsample=True, **kwargs)
+    layer.build(shape)
+    # The backend's symbolic trace of `call` (the layer's own compute_output_spec
+    # only infers the shape).
+    keras.src.backend.compute_output_spec(layer.call, keras.KerasTensor(shape))
+    return taken
+
+
+@pytest.mark.parametrize("mode,shape,expected", [
+    # O(N d^2) where it is cheaper (res3), the map where Nk < d makes it cheaper (res4)
+    ("dot_product", RES3, "linear_dot_product"),
+    ("dot_product", RES4, "dense_dot_product"),
+    # the map whenever it fits max_attention_bytes (1.3x-1.5x faster than the sort there)
+    ("concatenation", RES3, "dense_concatenation"),
+    ("concatenation", RES4, "dense_concatenation"),
+    ("embedded_gaussian", RES3, "dense_softmax_attention"),
+    ("gaussian", RES4, "dense_softmax_attention"),
+])
+def test_auto_picks_the_measured_fastest_path(monkeypatch, mode, shape, expected):
+    assert _path_taken(monkeypatch, mode, shape) == [expected]
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("dot_product", "linear_dot_product"),
+    ("concatenation", "sorted_concatenation"),
+    ("embedded_gaussian", "chunked_softmax_attention" if keras.backend.backend() != "torch"
+     else "fused_softmax_attention"),
+])
+def test_a_map_over_the_budget_is_never_built(monkeypatch, mode, expected):
+    assert _path_taken(monkeypatch, mode, RES4, max_attention_bytes=1 << 20) == [expected]
+
+
+def test_the_zoo_and_the_blocks_use_the_fused_batch_norm():
+    model = zoo.nl_c2d_r50(weights=None, base_width=8, classes=4, input_shape=(4, 32, 32, 3),
+                           include_preprocessing=False)
+    norms = [layer for layer in model._flatten_layers() if isinstance(
+        layer, keras.layers.BatchNormalization)]
+    assert len(norms) > 50 and all(isinstance(n, FusedBatchNormalization) for n in norms)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's kernel")
+def test_training_runs_tensorflows_fused_kernel():
+    import tensorflow as tf
+
+    layer = FusedBatchNormalization()
+    x = tf.constant(np.ones((2, 3, 4, 5), "float32"))
+    layer.build(x.shape)
+    graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(x).graph
+    assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
