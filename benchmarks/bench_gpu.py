@@ -95,6 +95,12 @@ def torch_step(name, batch, steps, tiny, compiled):
         optimizer.step()
         return loss
 
+    return _torch_seconds(torch, step, steps)
+
+
+def _torch_seconds(torch, step, steps):
+    """Seconds per `step()` over `steps` runs after 2 warm-up runs, the GPU
+    synchronised at both ends."""
     for _ in range(2):
         step()
     _sync(torch)
@@ -158,14 +164,7 @@ def torch_layer(stage, batch, steps, tiny):
             loss = block(x).float().pow(2).mean()
         loss.backward()
 
-    for _ in range(2):
-        step()
-    _sync(torch)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(torch)
-    return (time.perf_counter() - start) / steps
+    return _torch_seconds(torch, step, steps)
 
 
 def worker(args):
