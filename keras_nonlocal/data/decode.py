@@ -147,8 +147,7 @@ def read_frames(path, indices, size=None, info=None):
             start_pts = info.first_pts if info is not None else _first_pts(container, stream)
             if start_pts is None:
                 start_pts = stream.start_time or 0
-            first = wanted[0]
-            target = start_pts + int(first / fps / base) if first > 0 else start_pts
+            target = start_pts + int(wanted[0] / fps / base)  # the keyframe before the first
             container.seek(target, stream=stream, backward=True, any_frame=False)
             position = None
             for frame in container.decode(stream):

@@ -45,6 +45,8 @@ def check_batch(global_batch, replicas):
             f"The global batch {global_batch} does not split over {replicas} replicas. "
             f"Received: batch_size={global_batch}")
     return global_batch // replicas
+
+
 REFERENCE_BATCH = 64  # the paper's lr 0.01 is for 64 clips
 
 

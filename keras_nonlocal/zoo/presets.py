@@ -99,6 +99,20 @@ def _release(model, name, file, sampling, top1, top5):
         _clip(sampling, "nonlocal_release"), top1, top5, _RELEASE_README, CC_BY_NC)
 
 
+def _pyslowfast(model, name, file, top1, top5, **args):
+    return WeightsPreset(
+        model, name, "PySlowFast (Caffe2 file)", _PYSLOWFAST + file, "caffe2",
+        dict(sampling="8x8", layout="pyslowfast", **args), _clip("8x8", "pyslowfast"),
+        top1, top5, "PySlowFast MODEL_ZOO.md", APACHE)
+
+
+def _pytorchvideo(model, file, top1, top5):
+    return WeightsPreset(
+        model, "kinetics400_8x8_pytorchvideo", "pytorchvideo (PyTorch)", _PYTORCHVIDEO + file,
+        "pytorch", dict(sampling="8x8", layout="pytorchvideo"), _clip("8x8", "pytorchvideo"),
+        top1, top5, "pytorchvideo model_zoo.md", APACHE)
+
+
 def _mmaction(model, name, config, suffix, nonlocal_mode, top1, top5):
     stem = f"i3d_imagenet-pretrained-r50{config}_8xb8-32x2x1-100e_kinetics400-rgb"
     args = dict(sampling="32x2", layout="mmaction2")
@@ -123,27 +137,13 @@ _ALL = [
     _release("nl_i3d_r50", "kinetics400", "i3d_nonlocal_32x2_IN_pretrain_400k.pkl", "32x2", 74.9, 91.6),
     _release("nl_i3d_r50", "kinetics400_8x8", "i3d_nonlocal_8x8_IN_pretrain_400k.pkl", "8x8", 74.7, 91.6),
     # PySlowFast's Caffe2 rows, run in its own network (pool1 padded).
-    WeightsPreset("c2d_r50", "kinetics400_8x8_pyslowfast_nopool", "PySlowFast (Caffe2 file)",
-                  _PYSLOWFAST + "C2D_NOPOOL_8x8_R50.pkl", "caffe2",
-                  dict(sampling="8x8", layout="pyslowfast", pool2=False),
-                  _clip("8x8", "pyslowfast"), 67.2, 87.8, "PySlowFast MODEL_ZOO.md", APACHE),
-    WeightsPreset("i3d_r50", "kinetics400_8x8_pyslowfast", "PySlowFast (Caffe2 file)",
-                  _PYSLOWFAST + "I3D_8x8_R50.pkl", "caffe2",
-                  dict(sampling="8x8", layout="pyslowfast"),
-                  _clip("8x8", "pyslowfast"), 73.5, 90.8, "PySlowFast MODEL_ZOO.md", APACHE),
-    WeightsPreset("nl_i3d_r50", "kinetics400_8x8_pyslowfast", "PySlowFast (Caffe2 file)",
-                  _PYSLOWFAST + "I3D_NLN_8x8_R50.pkl", "caffe2",
-                  dict(sampling="8x8", layout="pyslowfast"),
-                  _clip("8x8", "pyslowfast"), 74.0, 91.1, "PySlowFast MODEL_ZOO.md", APACHE),
+    _pyslowfast("c2d_r50", "kinetics400_8x8_pyslowfast_nopool", "C2D_NOPOOL_8x8_R50.pkl",
+                67.2, 87.8, pool2=False),
+    _pyslowfast("i3d_r50", "kinetics400_8x8_pyslowfast", "I3D_8x8_R50.pkl", 73.5, 90.8),
+    _pyslowfast("nl_i3d_r50", "kinetics400_8x8_pyslowfast", "I3D_NLN_8x8_R50.pkl", 74.0, 91.1),
     # pytorchvideo's hub models.
-    WeightsPreset("c2d_r50", "kinetics400_8x8_pytorchvideo", "pytorchvideo (PyTorch)",
-                  _PYTORCHVIDEO + "C2D_8x8_R50.pyth", "pytorch",
-                  dict(sampling="8x8", layout="pytorchvideo"),
-                  _clip("8x8", "pytorchvideo"), 71.46, 89.68, "pytorchvideo model_zoo.md", APACHE),
-    WeightsPreset("i3d_r50", "kinetics400_8x8_pytorchvideo", "pytorchvideo (PyTorch)",
-                  _PYTORCHVIDEO + "I3D_8x8_R50.pyth", "pytorch",
-                  dict(sampling="8x8", layout="pytorchvideo"),
-                  _clip("8x8", "pytorchvideo"), 73.27, 90.70, "pytorchvideo model_zoo.md", APACHE),
+    _pytorchvideo("c2d_r50", "C2D_8x8_R50.pyth", 71.46, 89.68),
+    _pytorchvideo("i3d_r50", "I3D_8x8_R50.pyth", 73.27, 90.70),
     # mmaction2's I3D / NL-I3D, 32x2.
     _mmaction("i3d_r50", "kinetics400_mmaction2", "", "20220812-e213c223", None, 73.47, 91.27),
     _mmaction("nl_i3d_r50", "kinetics400_mmaction2", "-nl-embedded-gaussian",

@@ -1,8 +1,10 @@
 """Tiny videos and tiny-model recipe overrides for the training tests."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -52,3 +54,21 @@ def trained_checkpoint(tiny_videos, tmp_path_factory):
         timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return training.checkpoints(os.path.join(out, "checkpoints"))[0][1]
+
+
+def train_killed_at(args, env, output_dir, step, timeout):
+    """Runs `keras-nonlocal train *args` and kill -9s its whole process group
+    as soon as the checkpoint of `step` exists in `output_dir` (or after
+    `timeout` s); returns the steps of the checkpoints left behind."""
+    from keras_nonlocal import training
+
+    proc = subprocess.Popen([sys.executable, "-m", "keras_nonlocal.cli", "train", *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    target = os.path.join(output_dir, "checkpoints", f"ckpt-{step:08d}.keras")
+    deadline = time.time() + timeout
+    while time.time() < deadline and not os.path.exists(target) and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return [s for s, _ in training.checkpoints(os.path.join(output_dir, "checkpoints"))]

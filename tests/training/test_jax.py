@@ -12,13 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 
 from conftest import tiny_overrides
+from conftest import train_killed_at
 from keras_nonlocal import training
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
@@ -72,16 +72,7 @@ def test_train_resume_evaluate_and_predict_through_the_cli(tiny_videos, tmp_path
     assert first == "training nl_c2d_r50 on backend jax, one device, 1 device(s) (1 cpu), " \
                     "global batch split 1 way(s)", first
     broken = str(tmp_path / "broken")
-    proc = subprocess.Popen([sys.executable, "-m", "keras_nonlocal.cli", "train", *recipe,
-                             f"output_dir={broken}"], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    target = os.path.join(broken, "checkpoints", "ckpt-00000004.keras")
-    deadline = time.time() + 600
-    while time.time() < deadline and not os.path.exists(target) and proc.poll() is None:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    steps = [s for s, _ in training.checkpoints(os.path.join(broken, "checkpoints"))]
+    steps = train_killed_at([*recipe, f"output_dir={broken}"], ENV, broken, 4, timeout=600)
     assert steps and max(steps) < 12, "the kill must land mid-run"
     resumed = _cli("train", *recipe, f"output_dir={broken}")
     assert "resuming from" in resumed.stdout and f"at step {max(steps)} of 12" in resumed.stdout

@@ -4,16 +4,15 @@ import csv
 import importlib
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 
 from conftest import tiny_overrides
+from conftest import train_killed_at
 from keras_nonlocal import training
 
 ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
@@ -73,17 +72,9 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tiny_videos, tmp_path):
                 *tiny_overrides(tiny_videos, straight, steps=12, dropout=None)).returncode == 0
 
     broken = str(tmp_path / "broken")
-    cmd = [sys.executable, "-m", "keras_nonlocal.cli", "train", "finetune_own_videos",
-           *tiny_overrides(tiny_videos, broken, steps=12, dropout=None)]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    target = os.path.join(broken, "checkpoints", "ckpt-00000004.keras")
-    deadline = time.time() + 300
-    while time.time() < deadline and not os.path.exists(target) and proc.poll() is None:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    steps_done = [s for s, _ in training.checkpoints(os.path.join(broken, "checkpoints"))]
+    steps_done = train_killed_at(
+        ["finetune_own_videos", *tiny_overrides(tiny_videos, broken, steps=12, dropout=None)],
+        ENV, broken, 4, timeout=300)
     assert steps_done and max(steps_done) < 12, "the kill must land mid-run"
     resumed = _cli("train", "finetune_own_videos",
                    *tiny_overrides(tiny_videos, broken, steps=12, dropout=None))
