@@ -278,7 +278,10 @@ def _configure(stream, codec, crf):
     if codec in ("libx264", "libx265"):
         # No scene-cut key frames: every frame here is a "scene cut" in colour.
         params = "x264-params" if codec == "libx264" else "x265-params"
-        return {"crf": str(crf), "preset": "veryfast", params: "scenecut=0:log-level=error" if codec == "libx265" else "scenecut=0"}
+        # One encoder thread: x264's threaded encoding is not reproducible (the
+        # same frames gave files decoding up to 4 levels apart, run to run).
+        return {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                params: "scenecut=0:log-level=error" if codec == "libx265" else "scenecut=0"}
     if codec == "libvpx-vp9":
         return {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "keyint_min": str(GOP)}
     if codec == "libvpx":  # VP8 needs a bit rate and a low quantizer range
