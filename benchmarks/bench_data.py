@@ -6,7 +6,7 @@ made here with PyAV (moving random textures, so they compress and decode
 like real footage, not like flat colour).
 
 - ours, files: `keras_nonlocal.data.video_dataset` (PyAV decode in tf.data,
-  parallel map, TF resize / crop / flip), batch 1;
+  parallel map; the crop's window cut and scaled in FFmpeg, TF flip), batch 1;
 - ours, TFRecords: `make_tfrecords` (short side 256, JPEG 90) then
   `tfrecord_dataset` (pure TensorFlow), batch 1;
 - reference: the same PyAV decode (seek, decode the 64-frame window, keep
@@ -18,8 +18,8 @@ Also measured, in the same run: the decoder's bound on this machine, cores
 x the single-thread clips/s of the decode alone (PyAV: seek, decode the
 64-frame window, convert the kept frames to RGB at their own size, nothing
 else), and the pipeline's rate as a fraction of it; single-thread PyAV
-decode with the scale our pipeline asks swscale for, and the TF crop + flip
-of one clip.
+decode with the crop our pipeline asks FFmpeg for (only the crop's window
+converted and scaled).
 
 Usage: KERAS_BACKEND=tensorflow python benchmarks/bench_data.py [--videos 16] [--clips 48]
 """
@@ -136,35 +136,28 @@ def reference(paths, clips):
 
 
 def components(paths, clips=16):
-    """Seconds per clip, single-threaded: (decode alone, decode with our
-    scale, TF crop + flip)."""
-    import tensorflow as tf
-
-    from keras_nonlocal.data import augment
+    """Seconds per clip, single-threaded: (decode alone, decode with the
+    pipeline's crop: the window of a 288 short side's 224 crop, scaled to
+    224 in FFmpeg's filter graph)."""
     from keras_nonlocal.data.decode import probe, read_frames
     from keras_nonlocal.data.sampling import train_clip_indices
 
     infos = [probe(path) for path in paths]  # the pipeline probes once per video, too
 
-    def per_clip(scaled):
+    def per_clip(cropped):
         rng = np.random.default_rng(0)
         start = time.perf_counter()
         for i in range(clips):
             info = infos[i % len(paths)]
-            size = augment.scaled_size(info.height, info.width, 288, CROP) if scaled else None
-            frames = read_frames(paths[i % len(paths)], train_clip_indices(
-                info.num_frames, T, TAU, rng), size=size, info=info)
-        return (time.perf_counter() - start) / clips, frames
+            side = round(CROP * min(info.height, info.width) / 288)  # the window at short side 288
+            box = (int(rng.integers(0, info.height - side + 1)),
+                   int(rng.integers(0, info.width - side + 1)), side, side) if cropped else None
+            read_frames(paths[i % len(paths)], train_clip_indices(info.num_frames, T, TAU, rng),
+                        size=(CROP, CROP) if cropped else None, info=info, box=box)
+        return (time.perf_counter() - start) / clips
 
     per_clip(False)  # warm-up
-    decode, _ = per_clip(False)
-    decode_scaled, frames = per_clip(True)
-    clip = tf.constant(frames)
-    augment.train_crop(clip, tf.constant([0, 0], tf.int64))
-    start = time.perf_counter()
-    for s in range(8):
-        augment.train_crop(clip, tf.constant([s, 0], tf.int64)).numpy()
-    return decode, decode_scaled, (time.perf_counter() - start) / 8
+    return per_clip(False), per_clip(True)
 
 
 def main():
@@ -177,7 +170,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         make_videos(os.path.join(folder, "videos"), args.videos)
         videos = data.read_videos(os.path.join(folder, "videos"))
-        decode, decode_scaled, crop = components(videos.paths)
+        decode, decode_cropped = components(videos.paths)
         rates = {
             "ours, video files (PyAV in tf.data)": ours_files(videos, args.clips),
             "ours, TFRecords (pure TF)": ours_tfrecords(videos, args.clips, os.path.join(folder, "tfr")),
@@ -196,8 +189,8 @@ def main():
     print(f"\ndecoder bound: {cores} cores x {1 / decode:.2f} clips/s (single-thread PyAV decode "
           f"of the 64-frame window alone, {decode * 1e3:.0f} ms a clip) = {bound:.2f} clips/s; "
           f"ours from video files reach {files / bound:.0%} of it")
-    print(f"single thread, per clip: decode with the scale to short side 288 "
-          f"{decode_scaled * 1e3:.0f} ms, TF crop + flip {crop * 1e3:.0f} ms")
+    print(f"single thread, per clip: decode with the pipeline's crop (a 224 crop at short side "
+          f"288, cut and scaled in FFmpeg's filter graph) {decode_cropped * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -306,8 +306,12 @@ def write_video(
     start_index=0,
     movflags=None,
     b_frames=None,
+    draw=None,
 ):
     """Write a video whose frame ``i`` shows index ``start_index + i``; returns path.
+
+    ``draw(i, width, height)``: the RGB frame ``i`` instead (e.g.
+    :func:`gradient_frame`).
 
     ``codec``/``pix_fmt``/``container`` default from the extension (see the
     module docstring).  ``movflags="faststart"`` puts the mp4 index (moov) at
@@ -332,12 +336,21 @@ def write_video(
         stream.options = _configure(stream, codec, crf)
         if b_frames is not None:
             stream.codec_context.max_b_frames = b_frames
+        draw = draw or make_rgb_frame
         for i in range(num_frames):
-            frame = make_video_frame(make_rgb_frame(start_index + i, width, height), pix_fmt)
+            frame = make_video_frame(draw(start_index + i, width, height), pix_fmt)
             frame.pts = i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
+
+
+def gradient_frame(i, width=64, height=48):
+    """A smooth frame to locate crops by: R rises left to right (16..240),
+    G top to bottom (16..240), B = 128; the same for every ``i``."""
+    x = np.linspace(16, 240, width)[None, :].repeat(height, 0)
+    y = np.linspace(16, 240, height)[:, None].repeat(width, 1)
+    return np.round(np.stack([x, y, np.full_like(x, 128)], -1)).astype(np.uint8)
 
 
 def _with_fallback(path, fallback_ext, **kwargs):

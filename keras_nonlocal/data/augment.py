@@ -16,48 +16,72 @@ def _resize_short_side(frames, short_side):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def train_augment(frames, seed, crop_size=224, short_side_range=(256, 320), flip=True):
-    """Random short-side scale in `short_side_range`, random square crop,
-    random horizontal flip; deterministic given `seed` (shape [2] int).
+def train_window(seed, height, width, crop_size=224, short_side_range=(256, 320)):
+    """Where a training crop lies in a frame of `height` x `width`, drawn
+    from `seed` (shape [2] int): a random short side in `short_side_range`
+    (at least `crop_size`), a random `crop_size` square of the frame scaled
+    to it, and a random horizontal flip (paper section 4.1).
 
-    The scale and the crop are done in one `crop_and_resize`, which samples
-    exactly the pixels that resizing the whole frame (bilinear, half-pixel
-    centres) and then cropping would, at a fraction of the cost.
+    The square is returned as the region of the source frame it shows,
+    rounded to whole pixels (its edges within half a source pixel of the
+    exact ones): scaling that region to `crop_size` is the crop, so a
+    decoder reads and scales only the pixels the crop needs.
 
-    Returns `(T, crop_size, crop_size, 3)` uint8.
+    Returns:
+        `(box, flip)`: int32 `[top, left, box_height, box_width]` in source
+        pixels, and a bool scalar.
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
     low, high = short_side_range
     short = tf.random.stateless_uniform([], seeds[0], low, high + 1, dtype=tf.int32)
     short = tf.maximum(short, crop_size)
-    shape = tf.shape(frames)
-    height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
-    scale = tf.cast(short, tf.float32) / tf.minimum(height, width)
-    scaled_h = tf.maximum(tf.cast(tf.round(height * scale), tf.int32), crop_size)
-    scaled_w = tf.maximum(tf.cast(tf.round(width * scale), tf.int32), crop_size)
-    y = tf.random.stateless_uniform([], seeds[1], 0, scaled_h - crop_size + 1, dtype=tf.int32)
-    x = tf.random.stateless_uniform([], seeds[2], 0, scaled_w - crop_size + 1, dtype=tf.int32)
-    frames = _scaled_crop(frames, y, x, crop_size, tf.cast(scaled_h, tf.float32) / height,
-                          tf.cast(scaled_w, tf.float32) / width)
-    if flip:
-        do_flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
-        frames = tf.cond(do_flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
-    frames.set_shape([None, crop_size, crop_size, 3])
-    return frames
+    height = tf.maximum(tf.cast(height, tf.int32), 1)
+    width = tf.maximum(tf.cast(width, tf.int32), 1)
+    scale = tf.cast(short, tf.float32) / tf.cast(tf.minimum(height, width), tf.float32)
+
+    def side(seed, size):
+        scaled = tf.maximum(tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32), crop_size)
+        start = tf.random.stateless_uniform([], seed, 0, scaled - crop_size + 1, dtype=tf.int32)
+        back = tf.cast(size, tf.float32) / tf.cast(scaled, tf.float32)  # scaled -> source pixels
+        first = tf.cast(tf.round(tf.cast(start, tf.float32) * back), tf.int32)
+        end = tf.cast(tf.round(tf.cast(start + crop_size, tf.float32) * back), tf.int32)
+        first = tf.minimum(first, size - 1)
+        return first, tf.clip_by_value(end - first, 1, size - first)
+
+    top, box_height = side(seeds[1], height)
+    left, box_width = side(seeds[2], width)
+    flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
+    return tf.stack([top, left, box_height, box_width]), flip
 
 
-def train_crop(frames, seed, crop_size=224, flip=True):
-    """Random square crop and random horizontal flip of frames that are
-    already scaled (the video-file pipeline scales while decoding); the same
-    seeds as `train_augment` pick the crop and the flip."""
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+def scale_to(frames, crop_size):
+    """(T, h, w, 3) uint8 -> (T, crop_size, crop_size, 3) uint8, bilinear
+    with half-pixel centres (as FFmpeg's bilinear scaler when enlarging,
+    which training crops of frames stored at the short side they are
+    scaled from do)."""
+    scaled = tf.raw_ops.ResizeBilinear(images=frames, size=[crop_size, crop_size],
+                                       half_pixel_centers=True)
+    return tf.cast(tf.clip_by_value(tf.round(scaled), 0, 255), tf.uint8)
+
+
+def flip_if(frames, flip):
+    """Frames `(T, H, W, C)` mirrored left-right when `flip` (a bool scalar)."""
+    return tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+
+
+def train_augment(frames, seed, crop_size=224, short_side_range=(256, 320), flip=True):
+    """The training augmentation of decoded frames `(T, H, W, 3)` uint8:
+    the `train_window` that `seed` draws, cut, scaled to `crop_size` and
+    flipped (unless `flip=False`). The pipelines do the same while
+    decoding (they decode only the window).
+
+    Returns `(T, crop_size, crop_size, 3)` uint8.
+    """
     shape = tf.shape(frames)
-    y = tf.random.stateless_uniform([], seeds[1], 0, shape[1] - crop_size + 1, dtype=tf.int32)
-    x = tf.random.stateless_uniform([], seeds[2], 0, shape[2] - crop_size + 1, dtype=tf.int32)
-    frames = frames[:, y:y + crop_size, x:x + crop_size]
+    box, flipped = train_window(seed, shape[1], shape[2], crop_size, short_side_range)
+    frames = scale_to(frames[:, box[0]:box[0] + box[2], box[1]:box[1] + box[3]], crop_size)
     if flip:
-        do_flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
-        frames = tf.cond(do_flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+        frames = flip_if(frames, flipped)
     frames.set_shape([None, crop_size, crop_size, 3])
     return frames
 
@@ -66,34 +90,6 @@ def scaled_size(height, width, short_side, minimum):
     """(height, width) with the short side at `short_side` (rounded), at least `minimum`."""
     scale = short_side / min(height, width)
     return max(int(round(height * scale)), minimum), max(int(round(width * scale)), minimum)
-
-
-def _scaled_crop(frames, y, x, size, scale_y, scale_x):
-    """Crop `[y, y+size) x [x, x+size)` of the frames resized by (scale_y, scale_x).
-
-    Output pixel i of the resized frame samples source coordinate
-    `(i + 0.5) / scale - 0.5`; `crop_and_resize` samples linearly between
-    its box corners (normalised by `size - 1` of the source), so the box
-    from the first to the last sample reproduces it.
-    """
-    shape = tf.shape(frames)
-    height = tf.cast(shape[1], tf.float32)
-    width = tf.cast(shape[2], tf.float32)
-    y, x = tf.cast(y, tf.float32), tf.cast(x, tf.float32)
-    last = float(size - 1)
-    # One replicated edge pixel on each side: samples up to half a pixel
-    # outside the frame then read the edge, as resize's clamping does.
-    frames = tf.pad(frames, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
-    y0 = (y + 0.5) / scale_y - 0.5 + 1.0
-    y1 = (y + last + 0.5) / scale_y - 0.5 + 1.0
-    x0 = (x + 0.5) / scale_x - 0.5 + 1.0
-    x1 = (x + last + 0.5) / scale_x - 0.5 + 1.0
-    box = tf.stack([y0 / (height + 1.0), x0 / (width + 1.0), y1 / (height + 1.0), x1 / (width + 1.0)])
-    count = shape[0]
-    boxes = tf.tile(box[None], [count, 1])
-    out = tf.image.crop_and_resize(frames, boxes, tf.range(count), [size, size],
-                                   method="bilinear", extrapolation_value=0.0)
-    return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
 
 
 def eval_views(clips, short_side=256, num_crops=3):

@@ -2,7 +2,9 @@
 
 Training elements are `(clip, label)`: `clip` uint8 `(T, crop, crop, 3)` RGB
 (the zoo models normalise it themselves), `label` an int32 class index or a
-float32 multi-hot vector. Evaluation elements are views of the paper's
+float32 multi-hot vector. The crop (`augment.train_window` of the element's
+seed) is cut while decoding: FFmpeg converts and scales only that window of
+each frame, TFRecords decode only that window of each JPEG. Evaluation elements are views of the paper's
 multi-view testing, `(clip, label, video_id)` or `(clip, label)`.
 
 A video that cannot be read is skipped, logged once and counted in a
@@ -177,26 +179,46 @@ def video_dataset(
     if skip:
         dataset = dataset.skip(skip)  # before decoding: skipping costs nothing
 
+    def fail(path, error):
+        skip_log.add(path, str(error) if isinstance(error, VideoError)
+                     else f"{type(error).__name__}: {error}")
+
     if training:
-        def read(path, element_seed):
+        def frame_size(path):
+            try:
+                info = probe(path.decode())
+                return np.int32(info.height), np.int32(info.width)
+            except Exception:  # noqa: BLE001 -- `read` meets it again and logs it
+                return np.int32(1), np.int32(1)
+
+        def read(path, element_seed, box):
             path = path.decode()
             rng = np.random.default_rng(np.abs(element_seed).tolist())
             try:
                 info = probe(path)
                 indices = sampling.train_clip_indices(info.num_frames, num_frames, frame_stride,
                                                       rng, short_rule)
-                # the random short-side scale is applied by FFmpeg while decoding
-                short = int(rng.integers(clip.short_side_min, clip.short_side_max + 1))
-                size = augment.scaled_size(info.height, info.width, max(short, clip.crop_size),
-                                           clip.crop_size)
-                return read_frames(path, indices, size=size, info=info), True
-            except VideoError as error:
-                skip_log.add(path, str(error))
+                # only the crop's window is converted, scaled to the crop while decoding
+                return read_frames(path, indices, size=(clip.crop_size, clip.crop_size),
+                                   info=info, box=box), True
             except Exception as error:  # noqa: BLE001 -- never crash training
-                skip_log.add(path, f"{type(error).__name__}: {error}")
-            return np.zeros((num_frames, 1, 1, 3), np.uint8), False
+                fail(path, error)
+            return np.zeros((num_frames, clip.crop_size, clip.crop_size, 3), np.uint8), False
+
+        def decode(element, element_seed):
+            path, target, video_id = element
+            height, width = tf.numpy_function(frame_size, [path], [tf.int32, tf.int32],
+                                              stateful=False)
+            box, flip = augment.train_window(element_seed, height, width, clip.crop_size,
+                                             (clip.short_side_min, clip.short_side_max))
+            frames, ok = tf.numpy_function(read, [path, element_seed, box], [tf.uint8, tf.bool],
+                                           stateful=False)
+            frames = augment.flip_if(tf.ensure_shape(
+                frames, [num_frames, clip.crop_size, clip.crop_size, 3]), flip)
+            ok.set_shape([])
+            return frames, target, video_id, element_seed, ok
     else:
-        def read(path, element_seed):
+        def read(path):
             path = path.decode()
             try:
                 info = probe(path)
@@ -204,24 +226,20 @@ def video_dataset(
                                                      num_clips, short_rule)
                 frames = read_frames(path, indices.reshape(-1), info=info)
                 return frames.reshape((num_clips, num_frames) + frames.shape[1:]), True
-            except VideoError as error:
-                skip_log.add(path, str(error))
             except Exception as error:  # noqa: BLE001
-                skip_log.add(path, f"{type(error).__name__}: {error}")
+                fail(path, error)
             return np.zeros((num_clips, num_frames, 1, 1, 3), np.uint8), False
 
-    def decode(element, element_seed):
-        path, target, video_id = element
-        frames, ok = tf.numpy_function(read, [path, element_seed], [tf.uint8, tf.bool],
-                                       stateful=False)
-        frames = tf.ensure_shape(frames, [num_frames, None, None, 3] if training
-                                 else [num_clips, num_frames, None, None, 3])
-        ok.set_shape([])
-        return frames, target, video_id, element_seed, ok
+        def decode(element, element_seed):
+            path, target, video_id = element
+            frames, ok = tf.numpy_function(read, [path], [tf.uint8, tf.bool], stateful=False)
+            frames = tf.ensure_shape(frames, [num_clips, num_frames, None, None, 3])
+            ok.set_shape([])
+            return frames, target, video_id, element_seed, ok
 
     dataset = dataset.map(decode, num_parallel_calls=num_parallel_calls, deterministic=True)
     dataset = dataset.filter(lambda *element: element[-1])
-    return _finish(dataset, training, clip, True, batch_size, with_video_id, drop_remainder,
+    return _finish(dataset, training, clip, batch_size, with_video_id, drop_remainder,
                    normalize), skip_log
 
 
@@ -233,23 +251,11 @@ def normalize_clips(clips, clip):
     return (clips - tf.constant(clip.mean, tf.float32)) / tf.constant(clip.std, tf.float32)
 
 
-def _finish(dataset, training, clip, scaled, batch_size, with_video_id, drop_remainder,
-            normalize=False):
-    """Augmentation (training) or views (evaluation), then batching.
-
-    `scaled`: the frames are already scaled (the video-file pipeline scales
-    while decoding), so training only crops.
-    """
+def _finish(dataset, training, clip, batch_size, with_video_id, drop_remainder, normalize=False):
+    """Training clips (already cut, scaled and flipped while decoding) or
+    the evaluation views, then batching."""
     if training:
-        def train_element(frames, target, video_id, element_seed, ok):
-            if scaled:
-                frames = augment.train_crop(frames, element_seed, clip.crop_size)
-            else:
-                frames = augment.train_augment(frames, element_seed, clip.crop_size,
-                                               (clip.short_side_min, clip.short_side_max))
-            return frames, target
-
-        dataset = dataset.map(train_element, num_parallel_calls=AUTOTUNE, deterministic=True)
+        dataset = dataset.map(lambda frames, target, *rest: (frames, target))
     else:
         def views(frames, target, video_id, element_seed, ok):
             clips = augment.eval_views(frames, clip.eval_short_side, clip.eval_crops)

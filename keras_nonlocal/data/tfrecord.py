@@ -15,6 +15,7 @@ the pipeline); any other decoding error drops the element through
 import tensorflow as tf
 
 from keras_nonlocal.clip import Clip
+from keras_nonlocal.data import augment
 from keras_nonlocal.data.pipeline import AUTOTUNE
 from keras_nonlocal.data.pipeline import _element_seeds
 from keras_nonlocal.data.pipeline import _epochs
@@ -155,9 +156,17 @@ def tfrecord_dataset(
         total = tf.shape(jpegs)[0]
         indices = _indices(total, num_frames, frame_stride, element_seed, training, num_clips, short_rule)
         chosen = tf.gather(jpegs, tf.reshape(indices, [-1]))
-        frames = tf.map_fn(lambda b: tf.io.decode_jpeg(b, channels=3), chosen,
-                           fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-        if not training:
+        if training:  # only the crop's window is decoded, then scaled and flipped
+            size = tf.io.extract_jpeg_shape(chosen[0])
+            box, flip = augment.train_window(element_seed, size[0], size[1], clip.crop_size,
+                                             (clip.short_side_min, clip.short_side_max))
+            frames = tf.map_fn(lambda b: tf.io.decode_and_crop_jpeg(b, box, channels=3), chosen,
+                               fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+            frames = augment.flip_if(augment.scale_to(frames, clip.crop_size), flip)
+            frames.set_shape([num_frames, clip.crop_size, clip.crop_size, 3])
+        else:
+            frames = tf.map_fn(lambda b: tf.io.decode_jpeg(b, channels=3), chosen,
+                               fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
             shape = tf.shape(frames)
             frames = tf.reshape(frames, tf.concat([[num_clips, num_frames], shape[1:]], 0))
         return frames, target, media_id, element_seed, ok
@@ -166,5 +175,5 @@ def tfrecord_dataset(
     dataset = dataset.filter(keep)
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
-    return _finish(dataset, training, clip, False, batch_size, with_video_id, drop_remainder,
+    return _finish(dataset, training, clip, batch_size, with_video_id, drop_remainder,
                    normalize), skips

@@ -90,6 +90,38 @@ def test_tfrecords_give_the_same_frames_as_files(video_dir, tmp_path):
         assert np.abs(xf.astype(int) - xr.astype(int)).mean() < 6  # JPEG loss
 
 
+def test_both_pipelines_cut_the_window_the_seed_draws(tmp_path):
+    """Training crops are cut while decoding (FFmpeg's filter graph for files,
+    `decode_and_crop_jpeg` for TFRecords), both at `augment.train_window`
+    of the element's seed: each clip is that window of the frame, scaled
+    and flipped (a NumPy reference), and the two paths agree."""
+    from test_sampling import bilinear
+
+    os.makedirs(tmp_path / "videos" / "ramp")
+    path = vf.write_video(str(tmp_path / "videos" / "ramp" / "a.mp4"), 24, width=64, height=48,
+                          draw=vf.gradient_frame)
+    videos = data.read_videos(str(tmp_path / "videos"))
+    data.make_tfrecords(videos, str(tmp_path / "tfr"), num_shards=1, short_side=48, progress=False)
+    frame = data.read_frames(path, [0])
+    common = dict(clip=SMALL, batch_size=1, shuffle=False, seed=2, repeat=True)
+    files, _ = data.video_dataset(videos, **common)
+    records, _ = data.tfrecord_dataset(str(tmp_path / "tfr" / "*.tfrecord"), num_classes=1, **common)
+    seeds = iter(data.pipeline._element_seeds(2, True))
+    flips = 0
+    for (from_file, _), (from_record, _), seed in zip(files.take(8), records.take(8), seeds):
+        box, flip = data.augment.train_window(seed, 48, 64, SMALL.crop_size,
+                                              (SMALL.short_side_min, SMALL.short_side_max))
+        top, left, height, width = box.numpy().tolist()
+        ref = bilinear(frame[:, top:top + height, left:left + width], 32, 32)
+        ref = ref[:, :, ::-1] if bool(flip) else ref
+        flips += bool(flip)
+        for clip in (from_file.numpy()[0], from_record.numpy()[0]):
+            assert clip.shape == (8, 32, 32, 3)
+            # R and G locate the window (B is flat); swscale's chroma leaves ~1.5-3.6
+            assert np.abs(clip - ref)[..., :2].mean() < 3.5, (box.numpy(), bool(flip))
+    assert flips == 5  # seed 2 flips 5 of its first 8 clips
+
+
 def test_tfrecord_training_clips(video_dir, tmp_path):
     videos = _videos(video_dir)
     data.make_tfrecords(videos, str(tmp_path), num_shards=3, short_side=48, progress=False)

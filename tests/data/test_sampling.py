@@ -83,17 +83,72 @@ def test_train_augment_flips_half_the_time():
     assert 70 < flipped < 130
 
 
-def test_train_augment_equals_resize_then_crop(rng):
-    """The one-op scaled crop samples what resizing the whole clip (bilinear)
-    and cropping would, edges included (within rounding)."""
-    clip = tf.constant(rng.integers(0, 256, size=(3, 61, 97, 3)).astype("uint8"))
-    for s in range(30):
+def bilinear(frames, height, width):
+    """NumPy reference: bilinear resize with half-pixel centres, edges clamped."""
+    frames = np.asarray(frames, np.float64)
+
+    def axis(n_out, n_in):
+        at = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = np.floor(at).astype(int)
+        return low, np.minimum(low + 1, n_in - 1), at - low
+
+    y0, y1, fy = axis(height, frames.shape[1])
+    x0, x1, fx = axis(width, frames.shape[2])
+    rows = frames[:, y0] * (1 - fy)[None, :, None, None] + frames[:, y1] * fy[None, :, None, None]
+    return rows[:, :, x0] * (1 - fx)[None, None, :, None] + rows[:, :, x1] * fx[None, None, :, None]
+
+
+def windows_of_the_paper(height, width, crop, short_range):
+    """Every exact training window (section 4.1): short side s in the range,
+    the frame scaled by s / min(h, w) (sides rounded, at least `crop`), a
+    `crop` square at any whole-pixel offset; as source-pixel edges
+    (top, bottom) and (left, right), floats."""
+    rows, cols = set(), set()
+    for short in range(short_range[0], short_range[1] + 1):
+        scale = max(short, crop) / min(height, width)
+        for size, edges in ((height, rows), (width, cols)):
+            scaled = max(round(size * scale), crop)
+            for start in range(scaled - crop + 1):
+                edges.add((start * size / scaled, (start + crop) * size / scaled))
+    return np.array(sorted(rows)), np.array(sorted(cols))
+
+
+def _near(edges, first, last):
+    """Some exact window has both edges within half a pixel of these."""
+    return bool(np.any((np.abs(edges[:, 0] - first) <= 0.5 + 1e-4)
+                       & (np.abs(edges[:, 1] - last) <= 0.5 + 1e-4)))
+
+
+@pytest.mark.parametrize("height,width", [(48, 64), (61, 97), (97, 61), (256, 340)])
+def test_train_window_is_a_window_of_the_paper_to_half_a_pixel(height, width):
+    crop, short_range = 32, (40, 56)
+    rows, cols = windows_of_the_paper(height, width, crop, short_range)
+    boxes, flips = [], 0
+    for s in range(150):
+        box, flip = augment.train_window(tf.constant([s, 4], tf.int64), height, width, crop,
+                                         short_range)
+        top, left, box_h, box_w = box.numpy().tolist()
+        assert 0 <= top and top + box_h <= height and 0 <= left and left + box_w <= width
+        assert _near(rows, top, top + box_h), (s, box)
+        assert _near(cols, left, left + box_w), (s, box)
+        boxes.append((top, left, box_h))
+        flips += bool(flip)
+    tops, lefts, sides = zip(*boxes)
+    # the draws spread over positions and scales, and flip about half the time
+    assert len(set(tops)) > 5 and len(set(lefts)) > 5 and len(set(sides)) > 3
+    assert 40 < flips < 110
+    # the check itself can fail: a box one pixel low is not a window
+    assert not all(_near(rows, t + 1, t + 1 + h) for t, _, h in boxes)
+
+
+def test_train_augment_is_the_window_scaled_and_flipped(rng):
+    clip = rng.integers(0, 256, size=(3, 61, 97, 3)).astype("uint8")
+    for s in range(20):
         seed = tf.constant([s, 1], tf.int64)
-        out = augment.train_augment(clip, seed, 48, (48, 70), flip=False).numpy()
-        seeds = tf.random.experimental.stateless_split(seed, 4)
-        short = int(tf.random.stateless_uniform([], seeds[0], 48, 71, dtype=tf.int32))
-        h, w = augment.scaled_size(61, 97, short, 48)
-        y = int(tf.random.stateless_uniform([], seeds[1], 0, h - 48 + 1, dtype=tf.int32))
-        x = int(tf.random.stateless_uniform([], seeds[2], 0, w - 48 + 1, dtype=tf.int32))
-        ref = tf.image.resize(clip, (h, w), antialias=False).numpy()[:, y:y + 48, x:x + 48]
+        out = augment.train_augment(tf.constant(clip), seed, 48, (48, 70)).numpy()
+        box, flip = augment.train_window(seed, 61, 97, 48, (48, 70))
+        top, left, h, w = box.numpy().tolist()
+        ref = bilinear(clip[:, top:top + h, left:left + w], 48, 48)
+        if bool(flip):
+            ref = ref[:, :, ::-1]
         np.testing.assert_allclose(out, np.clip(np.round(ref), 0, 255), atol=1.0)
