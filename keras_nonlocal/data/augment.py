@@ -40,7 +40,8 @@ def train_window(seed, height, width, crop_size=224, short_side_range=(256, 320)
     scale = tf.cast(short, tf.float32) / tf.cast(tf.minimum(height, width), tf.float32)
 
     def side(seed, size):
-        scaled = tf.maximum(tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32), crop_size)
+        scaled = tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32)
+        scaled = tf.maximum(scaled, crop_size)
         start = tf.random.stateless_uniform([], seed, 0, scaled - crop_size + 1, dtype=tf.int32)
         back = tf.cast(size, tf.float32) / tf.cast(scaled, tf.float32)  # scaled -> source pixels
         first = tf.cast(tf.round(tf.cast(start, tf.float32) * back), tf.int32)

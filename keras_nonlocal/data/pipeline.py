@@ -4,8 +4,9 @@ Training elements are `(clip, label)`: `clip` uint8 `(T, crop, crop, 3)` RGB
 (the zoo models normalise it themselves), `label` an int32 class index or a
 float32 multi-hot vector. The crop (`augment.train_window` of the element's
 seed) is cut while decoding: FFmpeg converts and scales only that window of
-each frame, TFRecords decode only that window of each JPEG. Evaluation elements are views of the paper's
-multi-view testing, `(clip, label, video_id)` or `(clip, label)`.
+each frame, TFRecords decode only that window of each JPEG. Evaluation
+elements are views of the paper's multi-view testing, `(clip, label,
+video_id)` or `(clip, label)`.
 
 A video that cannot be read is skipped, logged once and counted in a
 `SkipLog`; nothing raises out of `fit` because of one file.

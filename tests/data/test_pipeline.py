@@ -105,7 +105,8 @@ def test_both_pipelines_cut_the_window_the_seed_draws(tmp_path):
     frame = data.read_frames(path, [0])
     common = dict(clip=SMALL, batch_size=1, shuffle=False, seed=2, repeat=True)
     files, _ = data.video_dataset(videos, **common)
-    records, _ = data.tfrecord_dataset(str(tmp_path / "tfr" / "*.tfrecord"), num_classes=1, **common)
+    records, _ = data.tfrecord_dataset(str(tmp_path / "tfr" / "*.tfrecord"), num_classes=1,
+                                       **common)
     seeds = iter(data.pipeline._element_seeds(2, True))
     flips = 0
     for (from_file, _), (from_record, _), seed in zip(files.take(8), records.take(8), seeds):
