@@ -24,8 +24,9 @@ def train_window(seed, height, width, crop_size=224, short_side_range=(256, 320)
 
     The square is returned as the region of the source frame it shows,
     rounded to whole pixels (its edges within half a source pixel of the
-    exact ones): scaling that region to `crop_size` is the crop, so a
-    decoder reads and scales only the pixels the crop needs.
+    exact ones, so its sides may differ by a pixel): scaling that region to
+    `crop_size` is the crop, so a decoder reads and scales only the pixels
+    the crop needs.
 
     Returns:
         `(box, flip)`: int32 `[top, left, box_height, box_width]` in source

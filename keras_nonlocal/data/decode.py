@@ -54,8 +54,9 @@ def _check_not_an_image(container, path):
         raise VideoError(f"{path}: not a video: a still image ({name})")
 
 
-def _first_pts(container, stream):
-    """The timestamp of the first frame the decoder presents.
+def _first_frame(container, stream):
+    """The first frame the decoder presents (None when it presents none); its
+    timestamp numbers the frames.
 
     Frames are numbered from it, not from `stream.start_time`: in an AVI of
     MPEG-4 Part 2 with B-frames (FFmpeg's usual `-bf 2`) the first frame
@@ -63,7 +64,7 @@ def _first_pts(container, stream):
     start time reads every frame one index late.
     """
     for frame in container.decode(stream):
-        return frame.pts
+        return frame
     return None
 
 
@@ -98,7 +99,10 @@ def _probe(path, mtime_ns, size):
                 count = int(round(float(stream.duration * stream.time_base) * fps))
             if not count and container.duration:
                 count = int(round(container.duration / av.time_base * fps))
-            first_pts = _first_pts(container, stream)
+            first = _first_frame(container, stream)
+            first_pts = None if first is None else first.pts
+            if first is not None:  # the frames' size, whatever the header says
+                height, width = first.height, first.width
             if not count:
                 container.seek(0, stream=stream)
                 count = sum(1 for _ in container.decode(stream))
@@ -108,6 +112,8 @@ def _probe(path, mtime_ns, size):
         raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
     if count <= 0:
         raise VideoError(f"{path}: no frames")
+    if not height or not width:
+        raise VideoError(f"{path}: unknown frame size {width}x{height}")
     return VideoInfo(count, fps, height, width, first_pts)
 
 
@@ -121,6 +127,7 @@ def _crop_graph(frame, box, size):
                          f"{frame.height}x{frame.width} frame")
     out_height, out_width = (height, width) if size is None else (int(size[0]), int(size[1]))
     graph = av.filter.Graph()
+    graph.threads = 1  # tf.data runs the decoders in parallel (see _video_stream)
     nodes = [
         graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
                          time_base=frame.time_base),
@@ -151,6 +158,7 @@ def read_frames(path, indices, size=None, info=None, box=None):
         box: optional `(top, left, height, width)`: only this region of
             each frame is converted (and scaled to `size`), in an FFmpeg
             filter graph; a training crop costs a fraction of the frame.
+            In pixels of the decoded frames (`probe`'s size).
 
     Returns:
         uint8 array `(len(indices), H, W, 3)`, RGB. Grayscale, 10-bit and
@@ -171,7 +179,11 @@ def read_frames(path, indices, size=None, info=None, box=None):
             stream = _video_stream(container, path)
             fps = _fps(stream)
             base = float(stream.time_base)
-            start_pts = info.first_pts if info is not None else _first_pts(container, stream)
+            if info is not None:
+                start_pts = info.first_pts
+            else:
+                first = _first_frame(container, stream)
+                start_pts = None if first is None else first.pts
             if start_pts is None:
                 start_pts = stream.start_time or 0
             target = start_pts + int(wanted[0] / fps / base)  # the keyframe before the first
@@ -187,7 +199,14 @@ def read_frames(path, indices, size=None, info=None, box=None):
                     position += 1
                 if position in wanted and position not in found:
                     if box is not None:
-                        graph = graph or _crop_graph(frame, box, size)
+                        if graph is None:
+                            graph = _crop_graph(frame, box, size)
+                            first = (frame.width, frame.height, frame.format.name)
+                        elif (frame.width, frame.height, frame.format.name) != first:
+                            raise VideoError(
+                                f"{path}: frame size changes within the clip "
+                                f"({first[0]}x{first[1]} {first[2]}, then {frame.width}x"
+                                f"{frame.height} {frame.format.name})")
                         graph.push(frame)
                         found[position] = graph.pull().to_ndarray()
                     elif size is None:

@@ -120,7 +120,7 @@ def test_both_pipelines_cut_the_window_the_seed_draws(tmp_path):
             assert clip.shape == (8, 32, 32, 3)
             # R and G locate the window (B is flat); swscale's chroma leaves ~1.5-3.6
             assert np.abs(clip - ref)[..., :2].mean() < 3.5, (box.numpy(), bool(flip))
-    assert flips == 5  # seed 2 flips 5 of its first 8 clips
+    assert 0 < flips < 8  # seed 2 has both (5 of its first 8 clips flipped in TF 2.21)
 
 
 def test_tfrecord_training_clips(video_dir, tmp_path):

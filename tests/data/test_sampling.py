@@ -119,7 +119,8 @@ def _near(edges, first, last):
                        & (np.abs(edges[:, 1] - last) <= 0.5 + 1e-4)))
 
 
-@pytest.mark.parametrize("height,width", [(48, 64), (61, 97), (97, 61), (256, 340)])
+@pytest.mark.parametrize("height,width", [(48, 64), (61, 97), (97, 61), (256, 340), (20, 30),
+                                          (3, 2)])
 def test_train_window_is_a_window_of_the_paper_to_half_a_pixel(height, width):
     crop, short_range = 32, (40, 56)
     rows, cols = windows_of_the_paper(height, width, crop, short_range)
@@ -134,11 +135,11 @@ def test_train_window_is_a_window_of_the_paper_to_half_a_pixel(height, width):
         boxes.append((top, left, box_h))
         flips += bool(flip)
     tops, lefts, sides = zip(*boxes)
-    # the draws spread over positions and scales, and flip about half the time
-    assert len(set(tops)) > 5 and len(set(lefts)) > 5 and len(set(sides)) > 3
     assert 40 < flips < 110
-    # the check itself can fail: a box one pixel low is not a window
-    assert not all(_near(rows, t + 1, t + 1 + h) for t, _, h in boxes)
+    if min(height, width) >= 20:  # room to move: the draws spread over positions and scales
+        assert len(set(tops)) > 5 and len(set(lefts)) > 5 and len(set(sides)) > 3
+        # the check itself can fail: a box one pixel low is not a window
+        assert not all(_near(rows, t + 1, t + 1 + h) for t, _, h in boxes)
 
 
 def test_train_augment_is_the_window_scaled_and_flipped(rng):
