@@ -18,10 +18,14 @@ def timings(fn, repeats):
     return sorted(times)
 
 
+def median(times):
+    """The median of sorted `times` (the upper one of an even count)."""
+    return times[len(times) // 2]
+
+
 def median_time(fn, repeats):
     """Median wall time of `fn()` over `repeats` runs, after one warm-up run."""
-    times = timings(fn, repeats)
-    return times[len(times) // 2]
+    return median(timings(fn, repeats))
 
 
 def rss_gb():

@@ -29,7 +29,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import measure, peak_gb, print_table_header, report, rss_gb, timings  # noqa: E402
+from _common import measure, median, peak_gb, print_table_header, report, rss_gb, timings  # noqa: E402,E501
 
 BATCH, FRAMES, SIZE, CLASSES = 2, 8, 224, 400
 NL_AFTER = {"res3": [1, 3], "res4": [1, 3, 5]}  # 0-based blocks, as the zoo
@@ -136,16 +136,12 @@ def main():
         print(f"{name:<11} params {ours['params'] / 1e6:.2f} M ours, {ref['params'] / 1e6:.2f} M ref")
         for step in ("forward", "train"):
             print(f"{'':<11} {step:<8} {_spread(ours[step]):>18} {_spread(ref[step]):>18} "
-                  f"{_median(ref[step]) / _median(ours[step]):>8.2f}x "
+                  f"{median(ref[step]) / median(ours[step]):>8.2f}x "
                   f"{ours['gb_per_clip']:>13.2f} {ref['gb_per_clip']:>6.2f}", flush=True)
 
 
-def _median(times):
-    return times[len(times) // 2]
-
-
 def _spread(times):
-    return f"{_median(times):.2f} ({times[0]:.2f}-{times[-1]:.2f})"
+    return f"{median(times):.2f} ({times[0]:.2f}-{times[-1]:.2f})"
 
 
 if __name__ == "__main__":

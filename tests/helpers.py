@@ -8,6 +8,21 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+def bilinear(frames, height, width):
+    """NumPy reference: bilinear resize with half-pixel centres, edges clamped."""
+    frames = np.asarray(frames, np.float64)
+
+    def axis(n_out, n_in):
+        at = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = np.floor(at).astype(int)
+        return low, np.minimum(low + 1, n_in - 1), at - low
+
+    y0, y1, fy = axis(height, frames.shape[1])
+    x0, x1, fx = axis(width, frames.shape[2])
+    rows = frames[:, y0] * (1 - fy)[None, :, None, None] + frames[:, y1] * fy[None, :, None, None]
+    return rows[:, :, x0] * (1 - fx)[None, None, :, None] + rows[:, :, x1] * fx[None, None, :, None]
+
+
 def randomize_weights(layer, rng, scale=0.3):
     """Gives every weight of `layer` a fresh random, non-trivial value."""
     for w in layer.weights:

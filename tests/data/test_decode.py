@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import video_factory as vf
+from helpers import bilinear
 from keras_nonlocal import data
 
 
@@ -34,8 +35,6 @@ def test_a_box_is_cut_and_scaled_while_decoding(tmp_path):
     """`box` converts only a region of each frame (an FFmpeg filter graph):
     against a NumPy bilinear scale of that region of the full frame, within
     what swscale's fast RGB conversion and chroma subsampling leave."""
-    from test_sampling import bilinear
-
     path = vf.write_video(str(tmp_path / "gradient.mp4"), 20, draw=vf.gradient_frame)
     full = data.read_frames(path, [3, 11]).astype(np.float64)
     for box, size in [((5, 7, 30, 31), (32, 32)), ((11, 3, 37, 44), (24, 24)),

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import video_factory as vf
+from helpers import bilinear
 from keras_nonlocal import Clip
 from keras_nonlocal import data
 
@@ -95,8 +96,6 @@ def test_both_pipelines_cut_the_window_the_seed_draws(tmp_path):
     `decode_and_crop_jpeg` for TFRecords), both at `augment.train_window`
     of the element's seed: each clip is that window of the frame, scaled
     and flipped (a NumPy reference), and the two paths agree."""
-    from test_sampling import bilinear
-
     os.makedirs(tmp_path / "videos" / "ramp")
     path = vf.write_video(str(tmp_path / "videos" / "ramp" / "a.mp4"), 24, width=64, height=48,
                           draw=vf.gradient_frame)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import bilinear
 from keras_nonlocal.data import augment
 from keras_nonlocal.data import sampling
 
@@ -81,21 +82,6 @@ def test_train_augment_flips_half_the_time():
         out = augment.train_augment(clip, tf.constant([s, 0], tf.int64), 64, (64, 64)).numpy()
         flipped += int(out[0, 0, 0, 0] > out[0, 0, -1, 0])
     assert 70 < flipped < 130
-
-
-def bilinear(frames, height, width):
-    """NumPy reference: bilinear resize with half-pixel centres, edges clamped."""
-    frames = np.asarray(frames, np.float64)
-
-    def axis(n_out, n_in):
-        at = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-        low = np.floor(at).astype(int)
-        return low, np.minimum(low + 1, n_in - 1), at - low
-
-    y0, y1, fy = axis(height, frames.shape[1])
-    x0, x1, fx = axis(width, frames.shape[2])
-    rows = frames[:, y0] * (1 - fy)[None, :, None, None] + frames[:, y1] * fy[None, :, None, None]
-    return rows[:, :, x0] * (1 - fx)[None, None, :, None] + rows[:, :, x1] * fx[None, None, :, None]
 
 
 def windows_of_the_paper(height, width, crop, short_range):
