@@ -15,8 +15,17 @@ _LITERAL_WORDS = {"true": True, "false": False, "none": None, "null": None}
 
 def did_you_mean(word, choices):
     """`" Did you mean 'a', 'b'?"` for the close matches of `word`, or `""`."""
-    close = difflib.get_close_matches(word, list(choices), n=3)
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3)
     return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+def check_choice(key, value, choices):
+    """`value` when it is one of `choices`; else a ValueError naming them all
+    and the close matches, ending in `Received: key=value`."""
+    if not any(value == choice and type(value) is type(choice) for choice in choices):
+        raise ValueError(f"`{key}` must be one of {', '.join(map(repr, choices))}."
+                         f"{did_you_mean(value, choices)} Received: {key}={value!r}")
+    return value
 
 
 def parse_value(key, value, kind=None, source="setting"):

@@ -57,7 +57,7 @@ def attention_maps(model_or_layer, inputs, block=None):
     features = inputs = _batched(model_or_layer, inputs)
     if layer is not model_or_layer:
         features = keras.Model(model_or_layer.inputs[0], layer.input)(inputs)
-    _, attention = layer(features, training=False, return_attention=True)
+    _, attention = layer(features, training=False, return_attention_scores=True)
     attention = keras.ops.convert_to_numpy(attention).astype("float32")
     grid = (1,) * (3 - layer.rank) + tuple(features.shape[1:-1])
     pool = (1,) * (3 - layer.rank) + tuple(layer.pool_size or (1,) * layer.rank)

@@ -111,3 +111,7 @@ def import_pytorchvideo_hub():
     from pytorchvideo.models.hub import resnet
 
     return resnet
+
+
+# The four pairwise functions of the paper, as the layers name them.
+MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")

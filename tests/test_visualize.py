@@ -54,7 +54,7 @@ def test_top_keys_of_a_hand_made_map_are_block_centres(rng):
 def test_top_keys_match_argsort_of_the_layer_attention(rng, scope, subsample):
     layer = NonLocal3D(scope=scope, subsample=subsample, kernel_initializer="glorot_uniform")
     x = rng.normal(size=(1, 4, 4, 6, 8)).astype("float32")
-    _, raw = layer(x, return_attention=True)
+    _, raw = layer(x, return_attention_scores=True)
     raw = keras.ops.convert_to_numpy(raw)[0]
     info = vis.attention_maps(layer, x)
     pool = np.array(layer.pool_size or (1, 1, 1))

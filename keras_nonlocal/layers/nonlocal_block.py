@@ -3,15 +3,17 @@
 import keras
 from keras import ops
 
+from keras_nonlocal import keras_private
+from keras_nonlocal.layers import implementation
 from keras_nonlocal.layers import pairwise
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
+from keras_nonlocal.settings import check_choice
 
 MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")
 SCOPES = ("spacetime", "space", "time")
 SUBSAMPLE_POSITIONS = ("before", "after")
-IMPLEMENTATIONS = ("auto", "dense", "chunked", "fused")
-DEFAULT_MAX_ATTENTION_BYTES = 256 * 1024 * 1024
+IMPLEMENTATIONS = implementation.IMPLEMENTATIONS
 
 
 class NonLocalBase(keras.layers.Layer):
@@ -67,32 +69,27 @@ class NonLocalBase(keras.layers.Layer):
         kernel_constraint, bias_constraint: as in `keras.layers.Dense`.
         bn_momentum, bn_epsilon: of the BatchNormalization (0.9 and 1e-5, the
             PyTorch/Caffe2 defaults expressed the Keras way).
-        implementation: how the softmax modes are computed. `"auto"`
-            (default) picks the fused attention on JAX GPUs in half
-            precision (cuDNN flash attention, the fastest path there at any
-            size), else `"dense"` when the attention map fits
-            `max_attention_bytes`, else the fused attention where it is
-            memory-bounded (PyTorch) and `"chunked"` otherwise. `"dense"` always builds the `N x N` map; `"chunked"`
-            processes queries in blocks with a recomputing backward pass
-            (memory `O(N d)`); `"fused"` uses `keras.ops.dot_product_attention`,
-            with flash attention as `keras.config.is_flash_attention_enabled()`
-            says (`keras.config.disable_flash_attention()` keeps `"auto"`
-            off the fused path on JAX, where only flash is memory-bounded).
-            `"dot_product"` is computed exactly as `theta (phi^T g) / N`
-            (`O(N d^2)`, no map) unless the map fits `max_attention_bytes`
-            and takes fewer multiplications (`Nk < d` roughly: the NL-I3D
-            res4 shape), or `implementation="dense"`, or the attention is
-            returned. `"concatenation"`
-            builds it where `"auto"` would for the softmax modes (it fits
-            `max_attention_bytes`; 1.3x to 1.5x faster than the sort at the
-            NL-I3D res3 / res4 shapes, measured on TensorFlow on a CPU) and
-            otherwise sorts the `phi` terms (exact, `O(N log N)`, no map).
+        implementation: `"auto"` (default), `"dense"` (the `N x N'` map),
+            `"chunked"` (queries in blocks with a recomputing backward pass,
+            memory `O(N d)`) or `"fused"` (`keras.ops.dot_product_attention`,
+            flash attention as `keras.config.is_flash_attention_enabled()`
+            says). `"auto"` takes the fastest exact path that fits
+            `max_attention_bytes` (`keras_nonlocal.layers.implementation`
+            holds the rules). `"dot_product"` without the map is
+            `theta (phi^T g) / N` and `"concatenation"` sorts the `phi`
+            terms (`O(N log N)`); both build the map only when it fits and
+            is cheaper, or when asked (`"dense"`, or the attention returned).
         max_attention_bytes: the largest float32 attention map (or block of
             it) the layer may hold at once. Defaults to 256 MiB.
         synchronized_bn: batch statistics over all replicas of a
             tf.distribute strategy (TensorFlow backend) instead of per replica,
             with `SyncBatchNormalization`.
-        **kwargs: base layer arguments (`name`, `dtype`, ...).
+        **kwargs: base layer arguments (`name`, `dtype`, ...). Under a mixed
+            precision policy (`"mixed_float16"`, `"mixed_bfloat16"`) the
+            projections run in half precision and everything between them
+            (logits, softmax, the `1/N` sums and products) in float32; so
+            does `W_z` for `"dot_product"` and `"concatenation"`, whose `y`
+            no softmax bounds.
 
     Call arguments:
         inputs: tensor of shape `(batch, *positions, channels)`.
@@ -105,7 +102,6 @@ class NonLocalBase(keras.layers.Layer):
             order; for NonLocal3D with `scope="space"` it is
             `(batch, T, H*W, H'*W')` and with `scope="time"`
             `(batch, H*W, T, T')`. Building it costs `O(N N')` memory.
-        return_attention: the same, under this package's earlier name.
 
     Returns:
         A tensor of the input's shape, or `(output, attention)`.
@@ -139,41 +135,18 @@ class NonLocalBase(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.rank = rank
-        self.mode = _check_choice("mode", mode, MODES)
-        if inner_channels is not None and (
-            not isinstance(inner_channels, int) or inner_channels <= 0
-        ):
+        self.mode = check_choice("mode", mode, MODES)
+        self.inner_channels = _positive("inner_channels", inner_channels, int)
+        if rank != 3 and scope is not None:
             raise ValueError(
-                "`inner_channels` must be a positive integer or None. "
-                f"Received: inner_channels={inner_channels}"
-            )
-        self.inner_channels = inner_channels
-        if rank == 3:
-            self.scope = _check_choice(
-                "scope", "spacetime" if scope is None else scope, SCOPES
-            )
-        elif scope is not None:
-            raise ValueError(
-                "`scope` is only meaningful for NonLocal3D (space, time or "
-                f"spacetime); a {rank}D input has one kind of position. "
-                f"Received: scope={scope!r}"
-            )
-        else:
-            self.scope = None
+                "`scope` is only meaningful for NonLocal3D (space, time or spacetime); a "
+                f"{rank}D input has one kind of position. Received: scope={scope!r}")
+        self.scope = check_choice("scope", scope or "spacetime", SCOPES) if rank == 3 else None
         self.subsample = subsample
         self.pool_size = _pool_size(subsample, rank, self.scope)
-        self.subsample_position = _check_choice(
-            "subsample_position", subsample_position, SUBSAMPLE_POSITIONS
-        )
-        if not isinstance(scale, (bool, int, float)) or (
-            not isinstance(scale, bool) and scale <= 0
-        ):
-            raise ValueError(
-                "`scale` must be True, False or a positive number. "
-                f"Received: scale={scale}"
-            )
-        self.scale = scale
-        _check_scope_pool(self.scope, self.pool_size)
+        self.subsample_position = check_choice(
+            "subsample_position", subsample_position, SUBSAMPLE_POSITIONS)
+        self.scale = scale if isinstance(scale, bool) else _positive("scale", scale, float)
         self.use_bn = bool(use_bn)
         self.residual = bool(residual)
         self.use_bias = bool(use_bias)
@@ -188,51 +161,44 @@ class NonLocalBase(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
-        self.implementation = _check_choice(
-            "implementation", implementation, IMPLEMENTATIONS
-        )
-        if max_attention_bytes is not None and max_attention_bytes <= 0:
-            raise ValueError(
-                "`max_attention_bytes` must be positive. "
-                f"Received: max_attention_bytes={max_attention_bytes}"
-            )
-        self.max_attention_bytes = max_attention_bytes
+        self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
+        self.max_attention_bytes = _positive("max_attention_bytes", max_attention_bytes, int)
         self.synchronized_bn = bool(synchronized_bn)
-        self.supports_masking = False
+        self.input_spec = keras.InputSpec(ndim=rank + 2)
+
+    # ------------------------------------------------------- sizes of the block
+
+    def inner_width(self, channels):
+        """Channels of theta, phi and g for an input of `channels`."""
+        return self.inner_channels or max(1, channels // 2)
+
+    def key_grid(self, positions):
+        """The grid of key positions for query positions `positions` (None
+        where unknown): the subsampling pool applied."""
+        if self.pool_size is None:
+            return tuple(positions)
+        return tuple(None if p is None else p // s for p, s in zip(positions, self.pool_size))
+
+    def keys_per_query(self, positions):
+        """How many keys one query looks at (the scope's share of the key grid)."""
+        grid = self.key_grid(positions)
+        if self.scope == "space":
+            return _prod(grid[1:])
+        if self.scope == "time":
+            return grid[0]
+        return _prod(grid)
 
     # ------------------------------------------------------------------ build
 
-    def _check_input_shape(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"{self.__class__.__name__} expects inputs of rank "
-                f"{self.rank + 2} {_layout(self.rank)}. "
-                f"Received: input_shape={input_shape}"
-            )
-        if input_shape[-1] is None:
-            raise ValueError(
-                f"{self.__class__.__name__} needs a known channel dimension "
-                f"(the last axis). Received: input_shape={input_shape}"
-            )
-        if self.pool_size is not None:
-            for axis, (size, pool) in enumerate(
-                zip(input_shape[1:-1], self.pool_size)
-            ):
-                if size is not None and pool > size:
-                    raise ValueError(
-                        f"The subsampling pool size {self.pool_size} is "
-                        f"larger than position axis {axis + 1} of the input. "
-                        f"Received: input_shape={input_shape}, "
-                        f"subsample={self.subsample!r}"
-                    )
-        return input_shape
-
     def build(self, input_shape):
-        input_shape = self._check_input_shape(input_shape)
+        input_shape = tuple(input_shape)
         channels = input_shape[-1]
-        inner = self.inner_channels or max(1, channels // 2)
-        self._inner = inner
+        if channels is None:
+            raise ValueError(f"{self.__class__.__name__} needs a known channel dimension (the "
+                             f"last axis). Received: input_shape={input_shape}")
+        _check_pool_fits(self.pool_size, input_shape, self.subsample)
+        self.input_spec = keras.InputSpec(ndim=self.rank + 2, axes={-1: channels})
+        inner = self.inner_width(channels)
         initializers = iter(_independent_initializers(self.kernel_initializer, 5))
 
         def dense(units, name, in_depth, **overrides):
@@ -261,25 +227,20 @@ class NonLocalBase(keras.layers.Layer):
         out_options = dict(use_bias=self.use_bias and self.output_bias)
         if not self.use_bn:
             out_options["kernel_initializer"] = "zeros"
+        if self.mode in ("dot_product", "concatenation") and self.dtype_policy.variable_dtype \
+                == "float32":
+            # No softmax bounds y by the values g here: W_z takes it in float32.
+            out_options["dtype"] = "float32"
         self.out = dense(channels, "out", inner, **out_options)
         if self.use_bn:
             bn = SyncBatchNormalization if self.synchronized_bn else FusedBatchNormalization
-            self.bn = bn(
-                axis=-1,
-                momentum=self.bn_momentum,
-                epsilon=self.bn_epsilon,
-                gamma_initializer="zeros",
-                name="bn",
-                dtype=self.dtype_policy,
-            )
+            self.bn = bn(axis=-1, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
+                         gamma_initializer="zeros", name="bn", dtype=self.dtype_policy)
             self.bn.build(input_shape)
-        self.built = True
 
     # ------------------------------------------------------------------- call
 
-    def call(self, inputs, training=None, return_attention_scores=False,
-             return_attention=False):
-        return_attention = bool(return_attention_scores or return_attention)
+    def call(self, inputs, training=None, return_attention_scores=False):
         x = inputs
         keys_source = x
         if self.pool_size is not None and self.subsample_position == "before":
@@ -291,25 +252,55 @@ class NonLocalBase(keras.layers.Layer):
             k = _project(self.phi, keys_source)
         v = _project(self.g, keys_source)
         if self.pool_size is not None and self.subsample_position == "after":
-            v = self._pool(v)
-            k = self._pool(k)
+            k, v = self._pool(k), self._pool(v)
 
         q_flat, k_flat, v_flat = (self._to_sequences(t) for t in (q, k, v))
-        y_flat, attention = self._pairwise(q_flat, k_flat, v_flat, return_attention)
+        plan = implementation.choose(
+            self.mode, self.implementation, _static_shape(q_flat), _static_shape(k_flat),
+            _static_shape(v_flat), self.compute_dtype, self.max_attention_bytes,
+            return_attention_scores)
+        q_flat, k_flat, v_flat = (ops.cast(t, plan.dtype) for t in (q_flat, k_flat, v_flat))
+        y_flat, attention = self._pairwise(plan.kernel, q_flat, k_flat, v_flat)
+        y_flat = ops.cast(y_flat, self.out.compute_dtype)
         y = self._from_sequences(y_flat, ops.shape(v), ops.shape(x))
-        z = _project(self.out, y)
+        z = ops.cast(_project(self.out, y), self.compute_dtype)
         if self.use_bn:
             z = self.bn(z, training=training)
         if self.residual:
             z = z + x
-        if return_attention:
+        if return_attention_scores:
             return z, self._attention_layout(attention, ops.shape(x), ops.shape(v))
         return z
 
     def _pool(self, x):
-        return ops.max_pool(
-            x, self.pool_size, strides=self.pool_size, padding="valid"
-        )
+        pooled = ops.max_pool(ops.cast(x, implementation.pool_dtype(x.dtype, self.rank)),
+                              self.pool_size, strides=self.pool_size, padding="valid")
+        return ops.cast(pooled, x.dtype)
+
+    def _pairwise(self, kernel, q, k, v):
+        """`y` `(B', Nq, dv)` and the normalised map (None unless dense)."""
+        if self.mode == "dot_product":
+            if kernel == "dense":
+                return pairwise.dense_dot_product(q, k, v)
+            return pairwise.linear_dot_product(q, k, v), None
+        if self.mode == "concatenation":
+            inner = self.concat_project.kernel.shape[0] // 2
+            w = ops.cast(self.concat_project.kernel, q.dtype)
+            a = ops.matmul(q, w[:inner])[..., 0]
+            b = ops.matmul(k, w[inner:])[..., 0]
+            if kernel == "dense":
+                return pairwise.dense_concatenation(a, b, v)
+            return pairwise.sorted_concatenation(a, b, v), None
+        scale = self._logit_scale(q.shape[-1])
+        if kernel == "dense":
+            return pairwise.dense_softmax_attention(q, k, v, scale)
+        if kernel == "fused":
+            flash = keras.config.is_flash_attention_enabled()
+            return pairwise.fused_softmax_attention(q, k, v, scale, flash), None
+        batch, nk = _static_shape(k)[:2]
+        budget = self.max_attention_bytes or implementation.DEFAULT_MAX_ATTENTION_BYTES
+        chunk = pairwise.softmax_chunk_size(nk or 4096, batch or 1, budget)
+        return pairwise.chunked_softmax_attention(q, k, v, scale, chunk), None
 
     def _to_sequences(self, t):
         """(B, *positions, d) -> (B', n, d) according to the scope."""
@@ -324,8 +315,6 @@ class NonLocalBase(keras.layers.Layer):
     def _from_sequences(self, y, v_shape, x_shape):
         """Inverse of `_to_sequences` for the query positions."""
         d = v_shape[-1]
-        if self.scope == "space":
-            return ops.reshape(y, (-1,) + tuple(x_shape[1:-1]) + (d,))
         if self.scope == "time":
             y = ops.reshape(y, (-1, x_shape[2], x_shape[3], x_shape[1], d))
             return ops.transpose(y, (0, 3, 1, 2, 4))
@@ -334,12 +323,9 @@ class NonLocalBase(keras.layers.Layer):
     def _attention_layout(self, attention, x_shape, v_shape):
         if self.scope == "space":
             return ops.reshape(
-                attention, (-1, x_shape[1], x_shape[2] * x_shape[3], v_shape[2] * v_shape[3])
-            )
+                attention, (-1, x_shape[1], x_shape[2] * x_shape[3], v_shape[2] * v_shape[3]))
         if self.scope == "time":
-            return ops.reshape(
-                attention, (-1, x_shape[2] * x_shape[3], x_shape[1], v_shape[1])
-            )
+            return ops.reshape(attention, (-1, x_shape[2] * x_shape[3], x_shape[1], v_shape[1]))
         return attention
 
     def _logit_scale(self, depth):
@@ -349,131 +335,49 @@ class NonLocalBase(keras.layers.Layer):
             return 1.0
         return float(self.scale)
 
-    def _budget(self):
-        return self.max_attention_bytes or DEFAULT_MAX_ATTENTION_BYTES
-
-    def _pairwise(self, q, k, v, return_attention):
-        """Computes y (B', Nq, dv) and, if asked, the normalised map."""
-        implementation = self.implementation
-        if return_attention:
-            implementation = "dense"
-        if self.mode == "dot_product":
-            if implementation == "dense" or (
-                    implementation == "auto" and self._map_fits(q, k)
-                    and _dense_is_cheaper(q.shape, k.shape, v.shape)):
-                return pairwise.dense_dot_product(q, k, v)
-            return pairwise.linear_dot_product(q, k, v), None
-        if self.mode == "concatenation":
-            inner = self._inner
-            w = self.concat_project.kernel
-            a = ops.matmul(q, ops.cast(w[:inner], q.dtype))[..., 0]
-            b = ops.matmul(k, ops.cast(w[inner:], k.dtype))[..., 0]
-            if implementation == "dense" or (
-                    implementation == "auto" and self._map_fits(q, k)):
-                return pairwise.dense_concatenation(a, b, v)
-            return pairwise.sorted_concatenation(a, b, v), None
-
-        scale = self._logit_scale(q.shape[-1])
-        if implementation == "auto":
-            implementation = self._choose_softmax_implementation(q, k, v)
-        if implementation == "dense":
-            return pairwise.dense_softmax_attention(q, k, v, scale)
-        if implementation == "fused":
-            if q.shape[-1] != v.shape[-1]:
-                raise ValueError(
-                    "implementation='fused' needs the key and value depths "
-                    "to match; with mode='gaussian' the keys are the input "
-                    f"({q.shape[-1]} channels) and the values g "
-                    f"({v.shape[-1]}). Received: implementation='fused'"
-                )
-            flash = keras.config.is_flash_attention_enabled()
-            return pairwise.fused_softmax_attention(q, k, v, scale, flash), None
-        batch, nk = _static(k.shape[0]), _static(k.shape[1])
-        chunk = pairwise.softmax_chunk_size(nk or 4096, batch or 1, self._budget())
-        return pairwise.chunked_softmax_attention(q, k, v, scale, chunk), None
-
-    def _choose_softmax_implementation(self, q, k, v):
-        fused = q.shape[-1] == v.shape[-1] and _fused_available(q.dtype)
-        if fused and _on_jax_gpu():
-            return "fused"  # flash attention: the fastest path there, whatever the size
-        if self._map_fits(q, k):
-            return "dense"
-        return "fused" if fused else "chunked"
-
-    def _map_fits(self, q, k):
-        """Whether the float32 `(B, Nq, Nk)` map fits `max_attention_bytes`
-        (static shapes only)."""
-        batch, nq, nk = (_static(d) for d in (q.shape[0], q.shape[1], k.shape[1]))
-        if batch is None or nq is None or nk is None:
-            return False
-        return 4 * batch * nq * nk <= self._budget()
-
     # ------------------------------------------------------------ shapes etc.
 
     def compute_output_shape(self, input_shape):
-        return tuple(self._check_input_shape(input_shape))
+        return tuple(input_shape)
 
-    def compute_output_spec(self, inputs, training=None, return_attention_scores=False,
-                            return_attention=False):
-        return_attention = bool(return_attention_scores or return_attention)
-        shape = self.compute_output_shape(inputs.shape)
+    def compute_output_spec(self, inputs, training=None, return_attention_scores=False):
+        shape = tuple(inputs.shape)
         output = keras.KerasTensor(shape, dtype=self.compute_dtype)
-        if not return_attention:
+        if not return_attention_scores:
             return output
-        return output, keras.KerasTensor(
-            self._attention_shape(shape), dtype="float32"
-        )
+        return output, keras.KerasTensor(self._attention_shape(shape), dtype="float32")
 
     def _attention_shape(self, shape):
-        positions = shape[1:-1]
-        pooled = positions
-        if self.pool_size is not None:
-            pooled = tuple(
-                None if p is None else p // s for p, s in zip(positions, self.pool_size)
-            )
+        positions, keys = shape[1:-1], self.key_grid(shape[1:-1])
         if self.scope == "space":
-            return (shape[0], positions[0], _prod(positions[1:]), _prod(pooled[1:]))
+            return (shape[0], positions[0], _prod(positions[1:]), _prod(keys[1:]))
         if self.scope == "time":
-            return (shape[0], _prod(positions[1:]), positions[0], pooled[0])
-        return (shape[0], _prod(positions), _prod(pooled))
+            return (shape[0], _prod(positions[1:]), positions[0], keys[0])
+        return (shape[0], _prod(positions), _prod(keys))
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            {
-                "mode": self.mode,
-                "inner_channels": self.inner_channels,
-                "subsample": self.subsample,
-                "subsample_position": self.subsample_position,
-                "scale": self.scale,
-                "use_bn": self.use_bn,
-                "residual": self.residual,
-                "use_bias": self.use_bias,
-                "output_bias": self.output_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
-                "bias_constraint": keras.constraints.serialize(
-                    self.bias_constraint
-                ),
-                "bn_momentum": self.bn_momentum,
-                "bn_epsilon": self.bn_epsilon,
-                "implementation": self.implementation,
-                "max_attention_bytes": self.max_attention_bytes,
-                "synchronized_bn": self.synchronized_bn,
-            }
+            mode=self.mode,
+            inner_channels=self.inner_channels,
+            subsample=self.subsample,
+            subsample_position=self.subsample_position,
+            scale=self.scale,
+            use_bn=self.use_bn,
+            residual=self.residual,
+            use_bias=self.use_bias,
+            output_bias=self.output_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=keras.regularizers.serialize(self.bias_regularizer),
+            kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
+            bias_constraint=keras.constraints.serialize(self.bias_constraint),
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+            implementation=self.implementation,
+            max_attention_bytes=self.max_attention_bytes,
+            synchronized_bn=self.synchronized_bn,
         )
         if self.rank == 3:
             config["scope"] = self.scope
@@ -554,7 +458,7 @@ class NonLocal2D(NonLocalBase):
     Example:
 
     >>> x = keras.random.normal((2, 14, 14, 64))
-    >>> y, attention = NonLocal2D()(x, return_attention=True)
+    >>> y, attention = NonLocal2D()(x, return_attention_scores=True)
     >>> y.shape, attention.shape
     ((2, 14, 14, 64), (2, 196, 49))
     """
@@ -679,76 +583,51 @@ class NonLocal3D(NonLocalBase):
 # ---------------------------------------------------------------- helpers
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"`{name}` must be one of {', '.join(map(repr, choices))}. "
-            f"Received: {name}={value!r}"
-        )
-    return value
-
-
 def _pool_size(subsample, rank, scope):
+    """The pool of the keys and values per position axis, or None."""
     if subsample is None or subsample is False or subsample == 0:
         return None
     if subsample is True:
         if scope == "time":
             raise ValueError(
-                "`subsample=True` pools space, which scope='time' does not "
-                "allow (j must be at the same spatial position). Pass "
-                "subsample=False or a temporal pool such as (2, 1, 1). "
-                "Received: subsample=True, scope='time'"
-            )
+                "`subsample=True` pools space, which scope='time' does not allow (j must be at "
+                "the same spatial position). Pass subsample=False or a temporal pool such as "
+                "(2, 1, 1). Received: subsample=True, scope='time'")
         size = (2,) * rank if rank < 3 else (1, 2, 2)
     elif isinstance(subsample, int) and not isinstance(subsample, bool):
-        if subsample < 1:
-            raise ValueError(
-                "`subsample` must be a bool, a positive int or a tuple of "
-                f"positive ints. Received: subsample={subsample!r}"
-            )
-        size = (subsample,) * rank if rank < 3 else (1, subsample, subsample)
+        spatial = _positive("subsample", subsample, int)
+        size = (spatial,) * rank if rank < 3 else (1, spatial, spatial)
     elif isinstance(subsample, (tuple, list)):
-        size = tuple(subsample)
-        if len(size) != rank or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size
-        ):
-            raise ValueError(
-                f"`subsample` as a pool size must hold {rank} positive ints, "
-                f"one per position axis. Received: subsample={subsample!r}"
-            )
+        size = keras_private.standardize_tuple(subsample, rank, "subsample")
     else:
-        raise ValueError(
-            "`subsample` must be a bool, a positive int or a tuple of "
-            f"positive ints. Received: subsample={subsample!r}"
-        )
-    if all(s == 1 for s in size):
-        return None
-    return size
+        raise ValueError("`subsample` must be a bool, a positive int or a tuple of positive "
+                         f"ints. Received: subsample={subsample!r}")
+    if scope == "space" and size[0] != 1:
+        raise ValueError("scope='space' keeps j in the frame of i, so the subsampling may not "
+                         f"pool time. Received: scope='space', subsample={subsample!r}")
+    if scope == "time" and any(s != 1 for s in size[1:]):
+        raise ValueError("scope='time' keeps j at the spatial position of i, so the "
+                         f"subsampling may not pool space. Received: scope='time', "
+                         f"subsample={subsample!r}")
+    return None if all(s == 1 for s in size) else tuple(size)
 
 
-def _check_scope_pool(scope, pool_size):
-    if pool_size is None:
-        return
-    if scope == "space" and pool_size[0] != 1:
-        raise ValueError(
-            "scope='space' keeps j in the frame of i, so the subsampling may "
-            "not pool time. Received: scope='space', "
-            f"pool size {pool_size}"
-        )
-    if scope == "time" and any(s != 1 for s in pool_size[1:]):
-        raise ValueError(
-            "scope='time' keeps j at the spatial position of i, so the "
-            "subsampling may not pool space. Received: scope='time', "
-            f"pool size {pool_size}"
-        )
+def _positive(name, value, kind):
+    """`value` (None allowed) when it is a positive `kind` (a float may be an int)."""
+    kinds = (int, float) if kind is float else (int,)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)
+                              or value <= 0):
+        raise ValueError(f"`{name}` must be a positive {kind.__name__}. Received: {name}={value!r}")
+    return value
 
 
-def _layout(rank):
-    return {
-        1: "(batch, length, channels)",
-        2: "(batch, height, width, channels)",
-        3: "(batch, time, height, width, channels)",
-    }[rank]
+def _check_pool_fits(pool_size, input_shape, subsample):
+    for axis, (size, pool) in enumerate(zip(input_shape[1:-1], pool_size or ())):
+        if size is not None and pool > size:
+            raise ValueError(
+                f"The subsampling pool size {pool_size} is larger than position axis "
+                f"{axis + 1} of the input. Received: input_shape={input_shape}, "
+                f"subsample={subsample!r}")
 
 
 def _project(dense, t):
@@ -777,16 +656,8 @@ def _independent_initializers(initializer, count):
     return [_clone(initializer, i) for i in range(count)]
 
 
-def _dense_is_cheaper(q_shape, k_shape, v_shape):
-    """Whether `(q k^T) v` takes fewer multiply-adds than `q (k^T v)`."""
-    nq, nk, dq, dv = q_shape[1], k_shape[1], q_shape[-1], v_shape[-1]
-    if None in (nq, nk, dq, dv):
-        return False
-    return nq * nk * (dq + dv) < (nq + nk) * dq * dv
-
-
-def _static(dim):
-    return dim if isinstance(dim, int) else None
+def _static_shape(t):
+    return tuple(d if isinstance(d, int) else None for d in t.shape)
 
 
 def _prod(dims):
@@ -796,28 +667,3 @@ def _prod(dims):
             return None
         total *= d
     return total
-
-
-def _on_jax_gpu():
-    if keras.backend.backend() != "jax":
-        return False
-    import jax
-
-    return jax.default_backend() == "gpu"
-
-
-def _fused_available(dtype):
-    """Whether keras.ops.dot_product_attention is memory-efficient here."""
-    backend = keras.backend.backend()
-    if backend == "torch":
-        return True  # scaled_dot_product_attention (flash/mem-efficient, CPU too)
-    if backend == "jax":
-        import jax
-
-        if keras.config.is_flash_attention_enabled() is False:
-            return False  # without flash, JAX's fused op builds the whole map
-        return jax.default_backend() == "gpu" and str(dtype) in (
-            "float16",
-            "bfloat16",
-        )
-    return False

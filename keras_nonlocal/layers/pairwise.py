@@ -72,6 +72,25 @@ def _unchunk_queries(x, nq):
     return x[:, :nq]
 
 
+def query_blocks(num_queries, chunk_size):
+    """`(number of blocks, queries per block)` for `num_queries` queries (a
+    Python int when known) in blocks of at most `chunk_size`. A block never
+    holds more queries than there are: the queries are zero padded up to
+    `blocks x size`, so a budget-sized block over a few queries (a
+    `scope="time"` block, a small input) would allocate for nothing. When
+    the count is only known at run time, blocks hold at most
+    `MAX_DYNAMIC_BLOCK` queries."""
+    chunk = max(1, int(chunk_size))
+    if isinstance(num_queries, int):
+        chunk = min(chunk, max(1, num_queries))
+    else:
+        chunk = min(chunk, MAX_DYNAMIC_BLOCK)
+    return (num_queries + chunk - 1) // chunk, chunk
+
+
+MAX_DYNAMIC_BLOCK = 8192
+
+
 def chunked_softmax_attention(q, k, v, scale, chunk_size):
     """Memory-bounded exact softmax attention (forward and backward).
 
@@ -94,8 +113,7 @@ def chunked_softmax_attention(q, k, v, scale, chunk_size):
     k = ops.cast(k, "float32")
     v = ops.cast(v, "float32")
     nq = ops.shape(q)[1]
-    chunk = int(chunk_size)
-    num_chunks = (nq + chunk - 1) // chunk
+    num_chunks, chunk = query_blocks(nq, chunk_size)
 
     def block_probs(q_block, k, lse_block=None):
         logits = ops.einsum("bcd,bkd->bck", q_block, k) * scale

@@ -1,16 +1,13 @@
 """The input layer of the video models: normalisation plus the clip record."""
 
 import keras
-from keras import ops
 
 from keras_nonlocal.clip import Clip
-
-# What the layer's config held before the clip record (wave 1 checkpoints).
-_OLD_KEYS = ("channel_order", "mean", "std", "num_frames", "frame_stride", "crop_size")
+from keras_nonlocal.keras_private import DataLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
-class VideoPreprocessing(keras.layers.Layer):
+class VideoPreprocessing(DataLayer):
     """Normalises RGB frames in [0, 255] and records the model's clip.
 
     `y = (reorder(x) - mean) / std` with the clip's `channel_order`, `mean`
@@ -19,6 +16,9 @@ class VideoPreprocessing(keras.layers.Layer):
     or trained with (frames, stride, crops, test views, class names), so
     everything downstream reads it from the model
     (`keras_nonlocal.zoo.preprocessing_spec`). It is saved with the model.
+
+    The one implementation of the normalisation: the data pipelines apply
+    this layer too (`normalize=True`), inside `tf.data` on any backend.
 
     Args:
         clip: a `keras_nonlocal.Clip` (or its config dict). Defaults to
@@ -52,11 +52,12 @@ class VideoPreprocessing(keras.layers.Layer):
     def call(self, inputs):
         if not self.normalize:
             return inputs
-        x = ops.cast(inputs, "float32")
+        xp = self.backend.numpy
+        x = self.backend.cast(inputs, "float32")
         if self.clip.channel_order == "BGR":
-            x = ops.flip(x, axis=-1)
-        mean = ops.convert_to_tensor(self.clip.mean, "float32")
-        std = ops.convert_to_tensor(self.clip.std, "float32")
+            x = xp.flip(x, axis=-1)
+        mean = self.backend.convert_to_tensor(self.clip.mean, "float32")
+        std = self.backend.convert_to_tensor(self.clip.std, "float32")
         return (x - mean) / std
 
     def compute_output_shape(self, input_shape):
@@ -71,10 +72,3 @@ class VideoPreprocessing(keras.layers.Layer):
         config.update(clip=self.clip.get_config(), normalize=self.normalize)
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        old = {k: config.pop(k) for k in _OLD_KEYS if k in config}
-        if old and "clip" not in config:
-            config["clip"] = Clip(**old).get_config()
-        return cls(**config)

@@ -2,9 +2,11 @@
 
 import keras
 
+from keras_nonlocal.keras_private import BatchNormalizationMoments
+
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
-class SyncBatchNormalization(keras.layers.BatchNormalization):
+class SyncBatchNormalization(BatchNormalizationMoments):
     """BatchNormalization whose training statistics cover all replicas.
 
     Same arguments as `keras.layers.BatchNormalization` (TensorFlow backend,
@@ -27,18 +29,17 @@ class SyncBatchNormalization(keras.layers.BatchNormalization):
         kwargs.pop("synchronized", None)
         super().__init__(synchronized=True, **kwargs)
 
-    def _moments(self, inputs, mask):
+    def batch_moments(self, inputs, mask, axes, keras_moments):
         import tensorflow as tf
 
         context = tf.distribute.get_replica_context()
         if context is None or context.num_replicas_in_sync == 1:
             if mask is None:
-                return keras.ops.moments(inputs, axes=self._reduction_axes)
-            return super()._moments(inputs, mask)  # Keras' masked moments: one replica
+                return keras.ops.moments(inputs, axes=axes)
+            return keras_moments(inputs, mask)  # Keras' masked moments: one replica
         x = inputs
         if x.dtype in (tf.float16, tf.bfloat16):
             x = tf.cast(x, tf.float32)
-        axes = self._reduction_axes
         if mask is None:
             weights = tf.ones_like(x[..., :1])
         else:  # the mask covers every axis but the channels (Keras' convention)

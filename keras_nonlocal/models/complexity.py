@@ -44,13 +44,10 @@ def layer_macs(layer, input_shape, output_shape):
 def nonlocal_macs(layer, input_shape):
     """Projections plus the two N x N' matrix products of Eq. (1)."""
     channels = input_shape[-1]
-    inner = layer.inner_channels or max(1, channels // 2)
+    inner = layer.inner_width(channels)
     positions = input_shape[1:-1]
     n = math.prod(positions)
-    pooled = positions
-    if layer.pool_size is not None:
-        pooled = tuple(p // s for p, s in zip(positions, layer.pool_size))
-    n_keys = math.prod(pooled)
+    n_keys = math.prod(layer.key_grid(positions))
     kv_positions = n_keys if layer.subsample_position == "before" else n
     macs = kv_positions * channels * inner  # g
     key_depth = channels
@@ -58,13 +55,7 @@ def nonlocal_macs(layer, input_shape):
         macs += n * channels * inner + kv_positions * channels * inner  # theta, phi
         key_depth = inner
     macs += n * inner * channels  # W_z
-    # keys each query looks at
-    if layer.scope == "space":
-        per_query = math.prod(pooled[1:])
-    elif layer.scope == "time":
-        per_query = pooled[0]
-    else:
-        per_query = n_keys
+    per_query = layer.keys_per_query(positions)
     if layer.mode == "concatenation":
         macs += (n + n_keys) * inner  # w_f^T theta_i, w_f^T phi_j
     else:

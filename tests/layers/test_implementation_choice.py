@@ -79,3 +79,34 @@ def test_training_runs_tensorflows_fused_kernel():
     layer.build(x.shape)
     graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(x).graph
     assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
+
+
+def test_a_query_block_never_holds_more_queries_than_there_are():
+    """The blocks are zero padded to `blocks x size`: a `scope="time"` block
+    (2 queries a sequence, 1 key) under an unknown batch took a 6.7 M-query
+    block from the 256 MiB budget, and its training step 20 GB."""
+    assert pairwise.query_blocks(3, 10**7) == (1, 3)
+    assert pairwise.query_blocks(10, 4) == (3, 4)
+    blocks, size = pairwise.query_blocks(keras.ops.convert_to_tensor(5), 10**7)
+    assert size == pairwise.MAX_DYNAMIC_BLOCK and int(blocks) == 1
+
+
+def test_the_policy_works_in_float32_except_flash_on_a_jax_gpu(monkeypatch):
+    from keras_nonlocal.layers import implementation
+
+    q, k = (8, 3136, 256), (8, 784, 256)
+    for mode in ("gaussian", "embedded_gaussian", "dot_product", "concatenation"):
+        for requested in implementation.IMPLEMENTATIONS:
+            plan = implementation.choose(mode, requested, q, k, k, "float16")
+            assert plan.dtype == "float32", (mode, requested, plan)
+    assert implementation.choose("dot_product", "auto", q, k, k, "float32",
+                                 return_attention=True).kernel == "dense"
+    # On a JAX GPU, flash attention takes the half-precision inputs (it
+    # accumulates in float32 itself); nowhere else does a kernel see them.
+    monkeypatch.setattr(implementation, "on_jax_gpu", lambda: True)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert implementation.choose("embedded_gaussian", "auto", q, k, k, "bfloat16") == (
+        "fused", "bfloat16")
+    with pytest.raises(ValueError, match="Received: implementation='fused'"):
+        implementation.choose("gaussian", "fused", (8, 10, 512), (8, 5, 512), (8, 5, 256),
+                              "float32")

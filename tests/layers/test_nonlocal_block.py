@@ -105,7 +105,7 @@ def test_keras_file_round_trip(tmp_path, rng, cls, shape):
 
 def test_variable_sizes_in_a_functional_model(rng):
     inputs = keras.Input((None, None, None, 8))
-    y, attention = NonLocal3D(name="nl")(inputs, return_attention=True)
+    y, attention = NonLocal3D(name="nl")(inputs, return_attention_scores=True)
     model = keras.Model(inputs, [y, attention])
     assert tuple(y.shape) == (None, None, None, None, 8)
     assert tuple(attention.shape) == (None, None, None)
@@ -119,10 +119,10 @@ def test_variable_sizes_in_a_functional_model(rng):
 def test_attention_shapes_per_scope():
     layer = NonLocal3D(scope="space")
     assert layer.compute_output_spec(
-        keras.KerasTensor((2, 4, 6, 6, 8)), return_attention=True
+        keras.KerasTensor((2, 4, 6, 6, 8)), return_attention_scores=True
     )[1].shape == (2, 4, 36, 9)
     layer = NonLocal3D(scope="time", subsample=(2, 1, 1))
-    _, att = layer(np.zeros((2, 4, 6, 6, 8), "float32"), return_attention=True)
+    _, att = layer(np.zeros((2, 4, 6, 6, 8), "float32"), return_attention_scores=True)
     assert tuple(att.shape) == (2, 36, 4, 2)
     assert NonLocal2D().compute_output_shape((None, 9, 9, 4)) == (None, 9, 9, 4)
 
@@ -166,7 +166,7 @@ def test_mixed_precision_normalises_in_float32(rng):
     mixed = NonLocal3D(dtype="mixed_bfloat16")
     mixed.build(x.shape)
     mixed.set_weights(ref.get_weights())
-    y, attention = mixed(x, return_attention=True)
+    y, attention = mixed(x, return_attention_scores=True)
     assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
     assert keras.backend.standardize_dtype(attention.dtype) == "float32"
     np.testing.assert_allclose(to_numpy(attention).sum(-1), 1.0, atol=1e-5)
@@ -180,10 +180,13 @@ def test_mixed_precision_normalises_in_float32(rng):
     (dict(scope="channel"), "Received: scope='channel'"),
     (dict(inner_channels=0), "Received: inner_channels=0"),
     (dict(inner_channels=-3), "Received: inner_channels=-3"),
-    (dict(subsample=(2, 2)), r"Received: subsample=\(2, 2\)"),
+    (dict(subsample=(2, 2)), r"Received subsample=\(2, 2\)"),
     (dict(subsample="yes"), "Received: subsample='yes'"),
     (dict(subsample_position="middle"), "Received: subsample_position='middle'"),
     (dict(scope="space", subsample=(2, 2, 2)), "Received: scope='space'"),
+    (dict(subsample=-2), "Received: subsample=-2"),
+    (dict(inner_channels=True), "Received: inner_channels=True"),
+    (dict(max_attention_bytes=0), "Received: max_attention_bytes=0"),
     (dict(scope="time"), "Received: subsample=True, scope='time'"),
     (dict(implementation="flash"), "Received: implementation='flash'"),
     (dict(scale=-1.0), "Received: scale=-1.0"),
@@ -201,11 +204,15 @@ def test_scope_on_1d_and_2d_is_an_error():
 
 
 def test_bad_input_shapes():
-    with pytest.raises(ValueError, match=r"rank 5.*Received: input_shape=\(2, 8, 8, 4\)"):
+    with pytest.raises(ValueError, match=r"expected ndim=5, found ndim=4"):
         NonLocal3D()(np.zeros((2, 8, 8, 4), "float32"))
+    built = NonLocal2D()
+    built(np.zeros((1, 4, 4, 6), "float32"))
+    with pytest.raises(ValueError, match=r"expected axis -1 of input shape to have value 6"):
+        built(np.zeros((1, 4, 4, 8), "float32"))
     with pytest.raises(ValueError, match="channel dimension.*Received: input_shape"):
         NonLocal2D().build((None, 8, 8, None))
     with pytest.raises(ValueError, match=r"larger than.*Received: input_shape=\(1, 4, 1, 8, 4\)"):
         NonLocal3D()(np.zeros((1, 4, 1, 8, 4), "float32"))
-    with pytest.raises(ValueError, match=r"rank 3"):
-        NonLocal1D().build((4, 8))
+    with pytest.raises(ValueError, match=r"expected ndim=3, found ndim=2"):
+        NonLocal1D()(np.zeros((4, 8), "float32"))

@@ -28,7 +28,7 @@ def _check(layer, x, mode, pool, position, scope):
     z_ref, att_ref = nonlocal_reference(
         x, w, mode, pool=pool, position=position, scope=scope, scale=layer.scale
     )
-    z, att = layer(x, return_attention=True)
+    z, att = layer(x, return_attention_scores=True)
     np.testing.assert_allclose(to_numpy(z), z_ref, atol=ATOL, rtol=RTOL)
     positions = x.shape[1:-1]
     pooled = positions if pool is None else tuple(p // s for p, s in zip(positions, pool))
