@@ -15,6 +15,32 @@ CHANNEL_ORDERS = ("RGB", "BGR")
 
 
 @dataclasses.dataclass(frozen=True)
+class Normalization:
+    """What weights expect of RGB frames in [0, 255]: the model sees
+    `(reorder(x) - mean) / std`, with `mean` and `std` in `channel_order`.
+
+    Example:
+
+    >>> Normalization("BGR", (103.939, 116.779, 123.68), (1.0, 1.0, 1.0)).channel_order
+    'BGR'
+    """
+
+    channel_order: str
+    mean: tuple
+    std: tuple
+
+    def fields(self):
+        """`{"channel_order", "mean", "std"}`, as `Clip` names them."""
+        return dataclasses.asdict(self)
+
+
+# The original release's (Caffe2, RGB, (x - 114.75) / 57.375): also
+# PySlowFast's and pytorchvideo's mean 0.45, std 0.225 on [0, 1]. The
+# default of every clip and model that no weights say otherwise for.
+RELEASE_NORMALIZATION = Normalization("RGB", (114.75,) * 3, (57.375,) * 3)
+
+
+@dataclasses.dataclass(frozen=True)
 class Clip:
     """How a model sees a video, from training to evaluation (paper sec. 4.1).
 
@@ -35,7 +61,8 @@ class Clip:
         class_names: the classifier's classes, in output order, when known.
 
     The defaults are the paper's clip with the original release's RGB
-    normalisation (mean 114.75, std 57.375).
+    normalisation (`RELEASE_NORMALIZATION`: mean 114.75, std 57.375), which
+    every model records unless its weights expect another.
 
     Example:
 
@@ -52,9 +79,9 @@ class Clip:
     eval_short_side: int = 256
     eval_clips: int = 10
     eval_crops: int = 3
-    channel_order: str = "RGB"
-    mean: tuple = (114.75, 114.75, 114.75)
-    std: tuple = (57.375, 57.375, 57.375)
+    channel_order: str = RELEASE_NORMALIZATION.channel_order
+    mean: tuple = RELEASE_NORMALIZATION.mean
+    std: tuple = RELEASE_NORMALIZATION.std
     class_names: tuple = None
 
     def __post_init__(self):
@@ -89,8 +116,8 @@ class Clip:
 
     @property
     def normalization(self):
-        """`{"channel_order", "mean", "std"}`: what the weights expect."""
-        return dict(channel_order=self.channel_order, mean=self.mean, std=self.std)
+        """The `Normalization` the weights expect."""
+        return Normalization(self.channel_order, self.mean, self.std)
 
     def replace(self, **changes):
         """A copy with `changes` applied (unknown names are a ValueError)."""

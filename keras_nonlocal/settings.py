@@ -109,14 +109,18 @@ def _literal(text):
 
 
 def signature_kinds(function, skip=()):
-    """`{argument: type}` of a function's keyword arguments, from their
-    defaults (None for an argument whose default is None: a literal)."""
+    """`{argument: type}` of a function's keyword arguments: the annotation
+    when it is bool, int, float or str, else the type of the default (None,
+    a literal, for anything else)."""
     import inspect
 
     kinds = {}
     for name, parameter in inspect.signature(function).parameters.items():
         if name in skip or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
-        default = parameter.default
-        kinds[name] = type(default) if isinstance(default, (bool, int, float, str)) else None
+        kind = parameter.annotation
+        if kind not in (bool, int, float, str):
+            default = parameter.default
+            kind = type(default) if isinstance(default, (bool, int, float, str)) else None
+        kinds[name] = kind
     return kinds

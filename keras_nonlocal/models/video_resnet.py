@@ -14,6 +14,7 @@ from keras_nonlocal.layers import NonLocal3D
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
+from keras_nonlocal.settings import check_choice
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 WIDTHS = (64, 128, 256, 512)
@@ -116,9 +117,7 @@ class Architecture:
                        num_nonlocal=(0, 1, 5, 10), pool_padding=("symmetric", "valid"),
                        stride_on=("1x1", "3x3"), padding=("symmetric", "same"))
         for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"`{key}` must be one of {', '.join(map(repr, allowed))}. "
-                                 f"Received: {key}={getattr(self, key)!r}")
+            check_choice(key, getattr(self, key), allowed)
         if not isinstance(self.base_width, int) or self.base_width < 1:
             raise ValueError(f"`base_width` must be a positive int. Received: base_width={self.base_width!r}")
         object.__setattr__(self, "nonlocal_kwargs", dict(self.nonlocal_kwargs or {}))

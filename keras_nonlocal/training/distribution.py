@@ -25,7 +25,7 @@ JAX_ENV = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES
            "KERAS_DISTRIBUTION_PROCESS_ID")
 
 
-def check_choice(name, backend=None):
+def check_strategy(name, backend=None):
     """A ValueError at start-up for a strategy the active backend lacks."""
     backend = backend or keras.backend.backend()
     if name in CHOICES.get(backend, ()):
@@ -93,7 +93,7 @@ def place(name="auto", model_shards=2):
     device of every process. torch: one device.
     """
     backend = keras.backend.backend()
-    check_choice(name, backend)
+    check_strategy(name, backend)
     if backend == "tensorflow":
         from keras_nonlocal.training.strategy import describe_devices
         from keras_nonlocal.training.strategy import make_strategy

@@ -6,10 +6,10 @@ carries beside the weights (Caffe2's `*_momentum`, `lr`, `model_iter`;
 PyTorch's `num_batches_tracked`); shapes are compared. Any mismatch raises
 before a single weight is assigned, naming the tensors.
 
-Layouts differ (checkpoints.md, section 3): convolutions are `(O, I, T, H, W)`
-in Caffe2 and PyTorch and `(T, H, W, I, O)` in Keras; fully connected
-weights `(out, in)` against Keras' `(in, out)`; the 1x1x1 convolutions of a
-non-local block are Keras `Dense` layers here.
+Layouts differ: convolutions are `(O, I, T, H, W)` in Caffe2 and PyTorch and
+`(T, H, W, I, O)` in Keras; fully connected weights `(out, in)` against
+Keras' `(in, out)`; the 1x1x1 convolutions of a non-local block are Keras
+`Dense` layers here.
 """
 
 import re
@@ -24,7 +24,47 @@ _BLOCK = re.compile(r"^conv([2-5])_block(\d+)_([0-3])_(conv|bn)$")
 _NONLOCAL = re.compile(r"^conv([2-5])_block(\d+)_nonlocal$")
 
 
-class ReleaseNames:
+class CheckpointNames:
+    """How a publisher names the tensors of a video ResNet: the interface every
+    naming scheme implements.
+
+    `stage` is 2..5 (res2..res5, None for the stem), `block` is 1-based as
+    the Keras layer names count (`conv3_block2_...`), `j` the unit of a
+    bottleneck (0: the shortcut, 1..3: its convs). A scheme without names
+    for a part (pytorchvideo's files have no non-local blocks) returns None
+    for it, and a model with that part does not fit its files: the loader
+    lists those weights as missing.
+    """
+
+    name = None
+    _BN = {}
+
+    def conv(self, stage, block, j):
+        """The conv kernel of a unit."""
+        raise NotImplementedError
+
+    def bn(self, stage, block, j, param):
+        """A BN tensor (`BN_PARAMS`) of a unit."""
+        raise NotImplementedError
+
+    def fc(self, param):
+        """The classifier's `"kernel"` or `"bias"`."""
+        raise NotImplementedError
+
+    def nonlocal_(self, stage, block, part, param):
+        """A non-local block's projection (`theta`, `phi`, `g`, `out`) tensor."""
+        return None
+
+    def nonlocal_bn(self, stage, block, param):
+        """A non-local block's BN tensor."""
+        return None
+
+    def ignored(self, key):
+        """Whether a tensor of the file is not a weight (optimizer state, counters)."""
+        return False
+
+
+class ReleaseNames(CheckpointNames):
     """The original Caffe2 release (video-nonlocal-net), also PySlowFast's
     Caffe2 files: `res3_1_branch2a_w`, `nonlocal_conv3_1_theta_w`, `pred_w`."""
 
@@ -56,7 +96,7 @@ class ReleaseNames:
         return key.endswith("_momentum") or key in ("lr", "model_iter")
 
 
-class _TorchNames:
+class _TorchNames(CheckpointNames):
     _BN = dict(zip(BN_PARAMS, ("weight", "bias", "running_mean", "running_var")))
 
     def ignored(self, key):
@@ -66,7 +106,8 @@ class _TorchNames:
 class PytorchvideoNames(_TorchNames):
     """pytorchvideo's `create_resnet` (its hub's `c2d_r50`, `i3d_r50`):
     `blocks.0.conv.weight`, `blocks.1.res_blocks.0.branch2.conv_a.weight`,
-    `blocks.6.proj.weight` (block 2 is the temporal pool)."""
+    `blocks.6.proj.weight` (block 2 is the temporal pool). No non-local
+    blocks: its hub builds none."""
 
     name = "pytorchvideo"
 
@@ -122,8 +163,13 @@ class MmactionNames(_TorchNames):
         return "cls_head.fc_cls." + ("weight" if param == "kernel" else "bias")
 
 
+NAMING_SCHEMES = {scheme.name: scheme for scheme in (ReleaseNames, PytorchvideoNames,
+                                                     MmactionNames)}
+
+
 def naming_for(file_format, keys, pool2=True):
-    """The naming scheme of a file, from its format and tensor names."""
+    """The naming scheme (a `CheckpointNames`) of a file, from its format and
+    tensor names."""
     keys = list(keys)
     if file_format == "caffe2":
         return ReleaseNames()
@@ -168,7 +214,8 @@ def targets(model, names):
                 found.append((dense.kernel, names.nonlocal_(stage, block, part, "kernel"),
                               _dense_from_conv))
                 if dense.use_bias:
-                    found.append((dense.bias, names.nonlocal_(stage, block, part, "bias"), _same))
+                    found.append((dense.bias, names.nonlocal_(stage, block, part, "bias"),
+                                  _same))
             if getattr(layer, "concat_project", None) is not None:
                 raise ValueError(f"{layer.name}: no published checkpoint has concatenation "
                                  f"blocks. Received: mode='concatenation'")
@@ -217,6 +264,10 @@ def assign(model, tensors, names, source, skip=()):
     for variable, key, transform in targets(model, names):
         if variable.path.split("/")[0] in skip:
             skipped.add(key)
+            continue
+        if key is None:
+            missing.append(f"{variable.path} <- (none: {names.name}'s checkpoints name no such "
+                           f"tensor)")
             continue
         if key not in tensors:
             missing.append(f"{variable.path} <- {key}")

@@ -2,6 +2,11 @@
 
 import keras
 
+from keras_nonlocal.clip import Normalization
+
+# keras.applications' ResNets: "caffe" style, BGR, the ImageNet mean
+# subtracted, no scaling. A model inflated from them records it.
+IMAGENET_NORMALIZATION = Normalization("BGR", (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
 # depth -> keras.applications builder. Keras downloads the weights once into
 # ~/.keras/models (or $KERAS_HOME) and checks their published hash.
 IMAGENET_SOURCES = {

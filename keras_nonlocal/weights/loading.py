@@ -46,12 +46,23 @@ def _load_model_weights(source, model):
     if any(isinstance(layer, keras.layers.Conv2D) for layer in source.layers):
         inflate(source, model)
         return model
-    _copy_by_name(source, model)
+    copy_by_name(source, model)
     return model
 
 
-def _copy_by_name(source, model):
-    problems = []
+def copy_by_name(source, model, skip=()):
+    """Copies the weights of every layer of `model` from the layer of the same
+    name in `source`, checked whole before anything is copied.
+
+    Args:
+        source, model: Keras models (the same architecture).
+        skip: layers of `model` left as they are when their shapes differ
+            from the source's (a new classifier, for fine-tuning).
+
+    Raises:
+        ValueError: naming every layer missing in `source` or of other shapes.
+    """
+    problems, planned = [], []
     by_name = {layer.name: layer for layer in source.layers}
     for layer in model.layers:
         if not layer.weights:
@@ -63,11 +74,15 @@ def _copy_by_name(source, model):
         want = [tuple(w.shape) for w in layer.weights]
         have = [tuple(w.shape) for w in other.weights]
         if want != have:
-            problems.append(f"{layer.name}: shapes {want}, found {have}")
+            if layer.name not in skip:
+                problems.append(f"{layer.name}: shapes {want}, found {have}")
             continue
-        layer.set_weights(other.get_weights())
+        planned.append((layer, other))
     if problems:
         raise ValueError(
             f"Cannot load {source.name} into {model.name}: {len(problems)} "
             "layers do not match:\n  " + "\n  ".join(problems)
         )
+    for layer, other in planned:
+        layer.set_weights(other.get_weights())
+    return model

@@ -11,6 +11,7 @@ zoo.list_weights("nl_i3d_r50")                    # every preset: source, clip, 
 model = zoo.nl_i3d_r50(weights="imagenet", classes=400)
 model = zoo.i3d_r50(sampling="8x8", layout="pytorchvideo")  # pytorchvideo's network
 zoo.preprocessing_spec(model)          # the Clip it records
+zoo.PUBLISHERS["pytorchvideo"]         # whose network: strides, pools, blocks, normalisation
 zoo.summary("c2d_r101", input_frames=32, input_size=224)
 ```
 """
@@ -29,13 +30,15 @@ from keras_nonlocal.zoo.describe import preprocess_input
 from keras_nonlocal.zoo.describe import preprocessing_spec
 from keras_nonlocal.zoo.describe import resolve_clip
 from keras_nonlocal.zoo.describe import summary
-from keras_nonlocal.zoo.layouts import LAYOUTS
-from keras_nonlocal.zoo.layouts import SAMPLINGS
 from keras_nonlocal.zoo.presets import PRESETS
 from keras_nonlocal.zoo.presets import list_weights
+from keras_nonlocal.zoo.publishers import PUBLISHERS
+from keras_nonlocal.zoo.publishers import SAMPLINGS
+from keras_nonlocal.zoo.publishers import Publisher
 from keras_nonlocal.zoo.registry import list_models
 from keras_nonlocal.zoo.registry import model_info
 
-__all__ = ["LAYOUTS", "PRESETS", "SAMPLINGS", "build", "c2d_r101", "c2d_r50", "i3d_r101", "i3d_r50",
-           "inflate_from", "list_models", "list_weights", "model_info", "nl_c2d_r101", "nl_c2d_r50",
-           "nl_i3d_r101", "nl_i3d_r50", "preprocess_input", "preprocessing_spec", "resolve_clip", "summary"]
+__all__ = ["PRESETS", "PUBLISHERS", "Publisher", "SAMPLINGS", "build", "c2d_r101", "c2d_r50",
+           "i3d_r101", "i3d_r50", "inflate_from", "list_models", "list_weights", "model_info",
+           "nl_c2d_r101", "nl_c2d_r50", "nl_i3d_r101", "nl_i3d_r50", "preprocess_input",
+           "preprocessing_spec", "resolve_clip", "summary"]

@@ -4,11 +4,13 @@ parameters and FLOPs."""
 import keras
 
 from keras_nonlocal.clip import Clip
+from keras_nonlocal.clip import Normalization
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.models.complexity import complexity
 from keras_nonlocal.models.complexity import format_complexity
-from keras_nonlocal.weights import sources
+from keras_nonlocal.weights.imagenet import IMAGENET_NORMALIZATION
 from keras_nonlocal.zoo.builders import build
+from keras_nonlocal.zoo.publishers import PUBLISHERS
 
 
 def preprocessing_layer(model):
@@ -38,21 +40,37 @@ def preprocessing_spec(model):
     return preprocessing_layer(model).clip
 
 
-def preprocess_input(frames, spec="caffe"):
+def preprocess_input(frames, spec="imagenet"):
     """Normalises RGB frames in [0, 255] as the weights of `spec` expect.
 
     Args:
         frames: array or tensor `(..., 3)`.
-        spec: a weights source name (`weights.sources.NORMALIZATIONS`), a
-            `Clip`, a dict with `channel_order`, `mean`, `std`, or a zoo model
-            (its own clip).
+        spec: a publisher's name (`zoo.PUBLISHERS`), `"imagenet"`
+            (keras.applications' ResNets), a `Normalization`, a `Clip`, or a
+            zoo model (its own clip).
 
     Returns:
         float32 frames.
     """
+    return VideoPreprocessing(Clip(**normalization_of(spec).fields()))(frames)
+
+
+def normalization_of(spec):
+    """The `Normalization` of a publisher name, `"imagenet"`, a `Clip`, a
+    `Normalization` or a model that records its clip."""
     if isinstance(spec, keras.Model):
         spec = preprocessing_spec(spec)
-    return VideoPreprocessing(Clip(**sources.normalization(spec)))(frames)
+    if isinstance(spec, Clip):
+        return spec.normalization
+    if isinstance(spec, Normalization):
+        return spec
+    if spec == "imagenet":
+        return IMAGENET_NORMALIZATION
+    if isinstance(spec, str) and spec in PUBLISHERS:
+        return PUBLISHERS[spec].normalization
+    raise ValueError("A normalisation is 'imagenet', a publisher "
+                     f"({', '.join(PUBLISHERS)}), a Normalization, a Clip or a zoo model. "
+                     f"Received: {spec!r}")
 
 
 def summary(model, input_frames=32, input_size=224, print_fn=print, **kwargs):

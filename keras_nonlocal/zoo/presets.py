@@ -25,8 +25,10 @@ from keras_nonlocal.clip import Clip
 from keras_nonlocal.settings import did_you_mean
 from keras_nonlocal.weights import converters
 from keras_nonlocal.weights import readers
-from keras_nonlocal.weights.sources import NORMALIZATIONS
-from keras_nonlocal.weights.sources import kinetics400_classes
+from keras_nonlocal.weights.kinetics import kinetics400_classes
+from keras_nonlocal.weights.loading import copy_by_name
+from keras_nonlocal.zoo.publishers import PUBLISHERS
+from keras_nonlocal.zoo.publishers import SAMPLINGS
 
 MIRROR = "KERAS_NONLOCAL_WEIGHTS_MIRROR"
 CC_BY_NC = ("CC-BY-NC 4.0 (non-commercial; downloaded from the original host at your "
@@ -79,10 +81,12 @@ class WeightsPreset:
                     builder_args=dict(self.builder_args))
 
 
-def _clip(sampling, normalization, **views):
-    frames, stride = {"32x2": (32, 2), "8x8": (8, 8)}[sampling]
+def _kinetics_clip(layout, sampling, **views):
+    """The clip of a Kinetics-400 checkpoint: its sampling, its publisher's
+    normalisation, the 400 class names (and any other `views` settings)."""
+    frames, stride = SAMPLINGS[sampling]
     return Clip(num_frames=frames, frame_stride=stride, class_names=kinetics400_classes(),
-                **NORMALIZATIONS[normalization], **views)
+                **PUBLISHERS[layout].normalization.fields(), **views)
 
 
 _RELEASE = "https://dl.fbaipublicfiles.com/video-nonlocal/"
@@ -94,22 +98,22 @@ _RELEASE_README = "video-nonlocal-net README (10 clips x 3 crops)"
 
 def _release(model, name, file, sampling, top1, top5):
     return WeightsPreset(
-        model, name, "video-nonlocal-net (the paper's original release, Caffe2)",
-        _RELEASE + file, "caffe2", dict(sampling=sampling, layout="release"),
-        _clip(sampling, "nonlocal_release"), top1, top5, _RELEASE_README, CC_BY_NC)
+        model, name, PUBLISHERS["release"].title, _RELEASE + file, "caffe2", dict(sampling=sampling, layout="release"),
+        _kinetics_clip("release", sampling), top1, top5, _RELEASE_README, CC_BY_NC)
 
 
 def _pyslowfast(model, name, file, top1, top5, **args):
     return WeightsPreset(
         model, name, "PySlowFast (Caffe2 file)", _PYSLOWFAST + file, "caffe2",
-        dict(sampling="8x8", layout="pyslowfast", **args), _clip("8x8", "pyslowfast"),
+        dict(sampling="8x8", layout="pyslowfast", **args), _kinetics_clip("pyslowfast", "8x8"),
         top1, top5, "PySlowFast MODEL_ZOO.md", APACHE)
 
 
 def _pytorchvideo(model, file, top1, top5):
     return WeightsPreset(
         model, "kinetics400_8x8_pytorchvideo", "pytorchvideo (PyTorch)", _PYTORCHVIDEO + file,
-        "pytorch", dict(sampling="8x8", layout="pytorchvideo"), _clip("8x8", "pytorchvideo"),
+        "pytorch", dict(sampling="8x8", layout="pytorchvideo"),
+        _kinetics_clip("pytorchvideo", "8x8"),
         top1, top5, "pytorchvideo model_zoo.md", APACHE)
 
 
@@ -122,7 +126,7 @@ def _mmaction(model, name, config, suffix, nonlocal_mode, top1, top5):
         model, name, "mmaction2 1.x (PyTorch)", f"{_MMACTION}{stem}/{stem}_{suffix}.pth",
         "pytorch", args,
         # mmaction2 trains on multi-scale crops of the 256-pixel short side.
-        _clip("32x2", "mmaction2", short_side_max=256), top1, top5,
+        _kinetics_clip("mmaction2", "32x2", short_side_max=256), top1, top5,
         "mmaction2 configs/recognition/i3d/README.md (10 clips x 3 crops)", APACHE,
         sha256_prefix=suffix.rsplit("-", 1)[-1])
 
@@ -218,57 +222,60 @@ def converted_path(preset):
     return os.path.join(cache_dir(), "keras_nonlocal", f"{preset.model}-{preset.name}.weights.h5")
 
 
-def load_preset(model, preset, reference):
+def load_preset(model, preset, full_model):
     """Fills `model` with a preset's weights.
+
+    The file is converted once: the converted weights are cached beside it
+    (`converted_path`) and read from there afterwards.
 
     Args:
         model: a zoo model built with the preset's architecture.
         preset: a `WeightsPreset`.
-        reference: builds the preset's full model (400 classes, with top), to
-            convert into and, when `model` has another head, to copy from.
+        full_model: builds the preset's full model (400 classes, with top),
+            to convert into and, when `model` has another head, to copy from.
     """
+    source = model if _is_full(model) else full_model()
     cached = converted_path(preset)
-    full = _is_full(model)
-    source = model if full else reference()
-    try:
-        source.load_weights(cached)
-    except (OSError, ValueError):
-        path, downloaded = fetch(preset)
-        try:
-            kind, tensors = readers.read_tensors(path)
-            if kind != preset.file_format:
-                raise ValueError(f"{path}: a {kind} file where {preset.source} publishes a "
-                                 f"{preset.file_format} one. Received: {path}") from None
-            names = converters.naming_for(kind, tensors, preset.builder_args.get("pool2", True))
-            converters.assign(source, tensors, names, path)
-        except ValueError:
-            if downloaded:
-                _remove(path)  # an unreadable download does not enter the cache
-            raise
-        if downloaded:
-            os.replace(path, os.path.join(cache_dir(), preset.file_name))
-        os.makedirs(os.path.dirname(cached), exist_ok=True)
-        temporary = cached[: -len(".weights.h5")] + ".tmp.weights.h5"
-        source.save_weights(temporary)
-        os.replace(temporary, cached)
-    if not full:
-        copy_matching(source, model)
+    if not _read_cache(source, cached):
+        _convert(source, preset, cached)
+    if source is not model:
+        copy_by_name(source, model, skip=("predictions",))
     return model
 
 
-def copy_matching(source, model):
-    """Copies every layer of `source` into the same-named layer of `model`,
-    except a classifier of another shape (a new head, e.g. for fine-tuning)."""
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        other = source.get_layer(layer.name)
-        if [w.shape for w in other.weights] != [w.shape for w in layer.weights]:
-            if layer.name == "predictions":
-                continue
-            raise ValueError(f"{layer.name}: shapes differ from the preset's. "
-                             f"Received: {[tuple(w.shape) for w in layer.weights]}")
-        layer.set_weights(other.get_weights())
+def _read_cache(model, cached):
+    """Whether the converted weights were in the cache and fit (a cache of
+    another Keras version, say, is converted again)."""
+    if not os.path.isfile(cached):
+        return False
+    try:
+        model.load_weights(cached)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _convert(model, preset, cached):
+    """Reads the preset's file (downloading it first if needed) into `model`
+    and caches the result; a download that cannot be read is deleted."""
+    path, downloaded = fetch(preset)
+    try:
+        kind, tensors = readers.read_tensors(path)
+        if kind != preset.file_format:
+            raise ValueError(f"{path}: a {kind} file where {preset.source} publishes a "
+                             f"{preset.file_format} one. Received: {path}")
+        names = converters.naming_for(kind, tensors, preset.builder_args.get("pool2", True))
+        converters.assign(model, tensors, names, path)
+    except ValueError:
+        if downloaded:
+            _remove(path)  # an unreadable download does not enter the cache
+        raise
+    if downloaded:
+        os.replace(path, os.path.join(cache_dir(), preset.file_name))
+    os.makedirs(os.path.dirname(cached), exist_ok=True)
+    temporary = cached[: -len(".weights.h5")] + ".tmp.weights.h5"
+    model.save_weights(temporary)
+    os.replace(temporary, cached)
 
 
 def _is_full(model):

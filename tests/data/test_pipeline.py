@@ -263,13 +263,14 @@ def test_make_tfrecords_survives_kill_and_resume(video_dir, tmp_path):
 
 def test_normalization_from_a_model_clip(video_dir):
     """A model built without its preprocessing layer still records its clip;
-    the pipeline normalises as that clip says (NumPy reference: caffe style,
-    BGR minus the ImageNet mean)."""
+    the pipeline normalises as that clip says (NumPy reference: keras.applications'
+    caffe style, BGR minus the ImageNet mean)."""
     from keras_nonlocal import zoo
 
     model = zoo.c2d_r50(include_preprocessing=False, base_width=8,
                         clip=dict(num_frames=8, frame_stride=2, crop_size=32, short_side_min=40,
-                                  short_side_max=56, eval_short_side=40))
+                                  short_side_max=56, eval_short_side=40, channel_order="BGR",
+                                  mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0)))
     clip = zoo.preprocessing_spec(model)
     assert clip == SMALL.replace(channel_order="BGR", mean=(103.939, 116.779, 123.68),
                                  std=(1.0, 1.0, 1.0))

@@ -135,7 +135,7 @@ def test_keras_round_trip_of_nl_i3d(tmp_path, rng):
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
     assert zoo.preprocessing_spec(loaded) == zoo.preprocessing_spec(model)
-    assert zoo.preprocessing_spec(loaded).channel_order == "BGR"
+    assert zoo.preprocessing_spec(loaded).channel_order == "RGB"
 
 
 @pytest.mark.parametrize("kwargs,match", [

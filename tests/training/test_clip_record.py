@@ -24,7 +24,6 @@ from keras_nonlocal import zoo
 from keras_nonlocal.training.train import build_model
 
 ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
-CAFFE = dict(channel_order="BGR", mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
 
 
 def _cli(*args):
@@ -39,7 +38,7 @@ def checkpoint(trained_checkpoint):
 
 def test_the_checkpoint_records_exactly_the_recipe_clip(checkpoint):
     model = keras.saving.load_model(checkpoint, compile=False)
-    assert zoo.preprocessing_spec(model) == Clip(**CLIP, **CAFFE, class_names=("bright", "dark"))
+    assert zoo.preprocessing_spec(model) == Clip(**CLIP, class_names=("bright", "dark"))
 
 
 def test_evaluate_and_predict_use_it_without_being_told(checkpoint, tiny_videos, tmp_path):
@@ -48,7 +47,7 @@ def test_evaluate_and_predict_use_it_without_being_told(checkpoint, tiny_videos,
     assert done.returncode == 0, done.stderr[-3000:]
     assert "instead of the model's" not in done.stdout  # nothing overridden
     results = json.load(open(output))
-    expected = Clip(**CLIP, **CAFFE).get_config()
+    expected = Clip(**CLIP).get_config()
     del expected["class_names"]
     assert results["clip"] == expected
     assert results["views_per_video"] == 2 and results["videos"] == 8
@@ -90,7 +89,7 @@ def test_export_writes_the_clip_beside_the_saved_model(checkpoint, tmp_path):
     done = _cli("export", checkpoint, str(tmp_path / "saved"))
     assert done.returncode == 0, done.stderr[-3000:]
     recorded = Clip.from_config(json.load(open(tmp_path / "saved" / "clip.json")))
-    assert recorded == Clip(**CLIP, **CAFFE, class_names=("bright", "dark"))
+    assert recorded == Clip(**CLIP, class_names=("bright", "dark"))
 
 
 def test_the_charades_recipe_records_its_clip():

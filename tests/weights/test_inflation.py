@@ -59,7 +59,7 @@ def test_c2d_on_a_static_clip_equals_the_2d_network(tmp_path, rng):
                         input_shape=(8, SIZE, SIZE, 3))
     frame = _frame(rng)
     clip = np.repeat(frame[None, None], 8, axis=1)
-    x_2d = to_numpy(zoo.preprocess_input(frame[None], "caffe"))
+    x_2d = to_numpy(zoo.preprocess_input(frame[None], "imagenet"))
     names = ["conv2_block3_out", "conv3_block4_out", "conv5_block3_out", "avg_pool", "predictions"]
     for name, a, b in zip(names, _taps(model, names, clip), _taps(model_2d, names, x_2d)):
         if a.ndim == 5:  # every time position
@@ -105,7 +105,7 @@ def test_i3d_on_a_static_clip_equals_the_2d_network_where_padding_does_not_reach
     ranges = _valid_time_positions(model, frames)
     frame = _frame(rng)
     clip = np.repeat(frame[None, None], frames, axis=1)
-    x_2d = to_numpy(zoo.preprocess_input(frame[None], "caffe"))
+    x_2d = to_numpy(zoo.preprocess_input(frame[None], "imagenet"))
     names = ["conv1_relu", "pool1_pool", "conv2_block3_out", "conv3_block1_out", "conv3_block2_out"]
     checked = 0
     for name, a, b in zip(names, _taps(model, names, clip),
@@ -160,7 +160,7 @@ def test_imagenet_download_path_with_prefilled_cache(tmp_path, rng, monkeypatch)
                         input_shape=(4, SIZE, SIZE, 3))
     frame = _frame(rng)
     clip = np.repeat(frame[None, None], 4, axis=1)
-    expected = to_numpy(model_2d(zoo.preprocess_input(frame[None], "caffe")))
+    expected = to_numpy(model_2d(zoo.preprocess_input(frame[None], "imagenet")))
     np.testing.assert_allclose(to_numpy(model(clip)), expected,
                                atol=1e-5 * np.abs(expected).max(), rtol=1e-4)
     # a new head when the classes differ; non-local blocks stay identities

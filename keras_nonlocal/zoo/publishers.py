@@ -1,0 +1,151 @@
+"""Who published a network, and how they built it: one frozen record each.
+
+A zoo model is its registry entry (depth, C2D / I3D, non-local blocks) built
+the way one publisher built it: the `layout=` argument of every builder
+names the `Publisher`, `sampling=` the clip (`"32x2"`, `"8x8"`). The record
+is what the builders (strides, pools, the non-local block's conventions),
+the checkpoint loaders (tensor names), the clip (normalisation) read; a
+checkpoint reproduces its outputs only in its publisher's network.
+
+| record | who | stride | pool1 | normalisation | checkpoints |
+|---|---|---|---|---|---|
+| `paper` | Table 1, keras.applications' stride | first 1x1 | padded | release's | (ImageNet inflation) |
+| `release` | video-nonlocal-net (Caffe2) | 3x3 | unpadded | RGB 114.75 / 57.375 | Caffe2 blob names |
+| `pyslowfast` | PySlowFast | 3x3 | padded | the same numbers | Caffe2 blob names |
+| `pytorchvideo` | pytorchvideo | 3x3 | padded | the same numbers | `blocks.*` |
+| `mmaction2` | mmaction2 1.x | 3x3 | padded | ImageNet mean / std | `backbone.*` |
+
+A new publisher is one new record, plus the code for whatever is new in it
+(the release's frozen-BN long-clip networks and the Long-Term Feature Bank's
+would add an affine-BN trunk, blocks without BN and res3 blocks attending
+within groups of 4 frames: fields of this record read by `video_resnet`).
+"""
+
+import dataclasses
+import types
+
+from keras_nonlocal.clip import RELEASE_NORMALIZATION
+from keras_nonlocal.clip import Normalization
+from keras_nonlocal.settings import check_choice
+
+# frames x stride of the clip of each sampling.
+SAMPLINGS = types.MappingProxyType({"32x2": (32, 2), "8x8": (8, 8)})
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeAxis:
+    """What a network does to time, for one sampling.
+
+    Attributes:
+        conv1_stride: conv1's temporal stride.
+        pool1: pool1's `(kernel, stride)` in time.
+        pool2: the max-pool after res2, `(kernel, stride)` in time.
+    """
+
+    conv1_stride: int
+    pool1: tuple
+    pool2: tuple
+
+
+_EIGHT_FRAMES = TimeAxis(conv1_stride=1, pool1=(1, 1), pool2=(2, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Publisher:
+    """One published implementation's conventions.
+
+    Attributes:
+        name: the `layout=` word (`"release"`).
+        title: in words.
+        stride_on: where a stage's spatial stride sits: `"1x1"` (the first
+            1x1 conv, keras.applications' ImageNet ResNets) or `"3x3"`.
+        pool_padding: `"symmetric"` (pool1 and pool2 padded by
+            `(k - 1) // 2`, PyTorch) or `"valid"` (unpadded, Caffe2: 112 -> 55).
+        time: `{sampling: TimeAxis}`.
+        nonlocal_block: the `NonLocal3D` arguments its blocks need (where
+            its code differs from the layer's defaults).
+        normalization: the `Normalization` its networks were trained with.
+        checkpoint_names: the naming scheme of its checkpoint files
+            (`weights.converters.NAMING_SCHEMES`), None if it publishes none.
+        file_sampling: the sampling of its checkpoint files when a file
+            does not say (`None`: the builder's default).
+    """
+
+    name: str
+    title: str
+    stride_on: str
+    pool_padding: str
+    time: types.MappingProxyType
+    nonlocal_block: types.MappingProxyType
+    normalization: Normalization
+    checkpoint_names: str = None
+    file_sampling: str = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "time", types.MappingProxyType(dict(self.time)))
+        object.__setattr__(self, "nonlocal_block", types.MappingProxyType(
+            dict(self.nonlocal_block)))
+
+    def architecture_args(self, sampling):
+        """The `models.Architecture` arguments of this publisher's network at
+        `sampling` (strides, pools, padding, the blocks' conventions)."""
+        check_choice("sampling", sampling, tuple(SAMPLINGS))
+        time = self.time[sampling]
+        return dict(stride_on=self.stride_on, pool_padding=self.pool_padding,
+                    conv1_temporal_stride=time.conv1_stride, pool1_temporal=time.pool1,
+                    pool2_temporal=time.pool2, nonlocal_kwargs=dict(self.nonlocal_block))
+
+
+_ALL = (
+    # The paper's Table 1 (pool1 3x3x3 and pool2 3x1x1, both stride 2 in time,
+    # padded) with keras.applications' stride on the first 1x1 conv, so that
+    # its ImageNet ResNets inflate exactly; the release's block conventions.
+    Publisher(
+        "paper", "the paper (Table 1), for ImageNet inflation", stride_on="1x1",
+        pool_padding="symmetric",
+        time={"32x2": TimeAxis(2, (3, 2), (3, 2)), "8x8": _EIGHT_FRAMES},
+        nonlocal_block={}, normalization=RELEASE_NORMALIZATION),
+    # video-nonlocal-net: 32-frame files come from its resnet_video_org
+    # network (conv1, pool1 2x3x3 and pool2 2x1x1 each halve time), 8-frame
+    # files from resnet_video; its blocks pool the input before phi and g
+    # and scale the logits by 1/sqrt(d) (the layer's defaults).
+    Publisher(
+        "release", "video-nonlocal-net (the paper's original release, Caffe2)",
+        stride_on="3x3", pool_padding="valid",
+        time={"32x2": TimeAxis(2, (2, 2), (2, 2)), "8x8": _EIGHT_FRAMES},
+        nonlocal_block={}, normalization=RELEASE_NORMALIZATION, checkpoint_names="release"),
+    # PySlowFast: conv1 never strides in time, pool1 1x3x3 padded (112 -> 56).
+    Publisher(
+        "pyslowfast", "PySlowFast", stride_on="3x3", pool_padding="symmetric",
+        time={"32x2": _EIGHT_FRAMES, "8x8": _EIGHT_FRAMES}, nonlocal_block={},
+        normalization=RELEASE_NORMALIZATION, checkpoint_names="release", file_sampling="8x8"),
+    # pytorchvideo: PySlowFast's network; its hub has no non-local model.
+    Publisher(
+        "pytorchvideo", "pytorchvideo", stride_on="3x3", pool_padding="symmetric",
+        time={"32x2": _EIGHT_FRAMES, "8x8": _EIGHT_FRAMES}, nonlocal_block={},
+        normalization=RELEASE_NORMALIZATION, checkpoint_names="pytorchvideo",
+        file_sampling="8x8"),
+    # mmaction2's ResNet3d I3D (32x2x1 configs): conv1 and pool1 (1x3x3, a
+    # temporal subsampling, padded) each halve time. Its blocks (mmcv
+    # NonLocal3d) pool the keys and values after phi and g, do not scale the
+    # logits (use_scale=False in every published config) and have no W_z bias.
+    Publisher(
+        "mmaction2", "mmaction2 1.x", stride_on="3x3", pool_padding="symmetric",
+        time={"32x2": TimeAxis(2, (1, 2), (2, 2)), "8x8": _EIGHT_FRAMES},
+        nonlocal_block=dict(subsample_position="after", scale=False, output_bias=False),
+        normalization=Normalization("RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+        checkpoint_names="mmaction2"),
+)
+PUBLISHERS = types.MappingProxyType({p.name: p for p in _ALL})
+
+
+def publisher(name):
+    """The `Publisher` called `name` (a ValueError naming the others)."""
+    return PUBLISHERS[check_choice("layout", name, tuple(PUBLISHERS))]
+
+
+def of_checkpoint_names(names):
+    """The publisher a local checkpoint file with these tensor names is read
+    as by default: the first whose files are named so (the release before
+    PySlowFast, whose Caffe2 files share its names; `layout=` says otherwise)."""
+    return next(p for p in _ALL if p.checkpoint_names == names)

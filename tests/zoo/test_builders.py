@@ -1,0 +1,102 @@
+"""The zoo's builders: thin functions over one options record, one default
+normalisation, and strict loading whatever the weights' naming scheme."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+from keras_nonlocal import Clip
+from keras_nonlocal import zoo
+from keras_nonlocal.models import video_resnet
+from keras_nonlocal.weights import converters
+
+
+def test_every_builder_shows_every_option_and_refuses_others():
+    """One record (`ModelOptions`) gives every builder its arguments: adding
+    one there adds it everywhere; `inflate` is an I3D argument only."""
+    from keras_nonlocal.zoo.options import ModelOptions
+
+    fields = [f for f in inspect.signature(ModelOptions).parameters]
+    for name in zoo.list_models():
+        builder = zoo.model_info(name).builder
+        shown = list(inspect.signature(builder).parameters)
+        expected = [f for f in fields if f != "inflate" or "i3d" in name]
+        assert shown == expected, name
+        assert inspect.signature(builder).parameters["name"].default == name
+        for argument in expected:
+            assert f"        {argument}: " in builder.__doc__, (name, argument)
+    with pytest.raises(TypeError, match=r"c2d_r50\(\) got an unexpected keyword argument "
+                                        r"'inflate'"):
+        zoo.c2d_r50(inflate="3x1x1")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'clases'"):
+        zoo.nl_i3d_r50(clases=3)
+
+
+def test_one_default_normalisation_whatever_the_entry_point():
+    """Before: `Clip()` and `video_resnet()` recorded the release's RGB
+    normalisation, `zoo.c2d_r50()` without weights keras.applications'
+    caffe BGR. Now every model without weights records the release's (its
+    publisher's), and only ImageNet weights bring caffe BGR."""
+    expected = Clip().normalization
+    assert expected == zoo.PUBLISHERS["paper"].normalization
+    assert zoo.preprocessing_spec(video_resnet()).normalization == expected
+    for name in ("c2d_r50", "nl_i3d_r50"):
+        model = zoo.build(name, base_width=8, classes=2)
+        assert zoo.preprocessing_spec(model).normalization == expected, name
+    for layout in ("release", "pyslowfast", "pytorchvideo"):
+        model = zoo.i3d_r50(base_width=8, classes=2, layout=layout)
+        assert zoo.preprocessing_spec(model).normalization == expected, layout
+    mmaction = zoo.i3d_r50(base_width=8, classes=2, layout="mmaction2")
+    assert zoo.preprocessing_spec(mmaction).normalization == (
+        zoo.PUBLISHERS["mmaction2"].normalization)
+
+
+def _pytorchvideo_file(model, path):
+    """`model`'s weights written as a pytorchvideo `.pyth` (its tensor names
+    and PyTorch layouts), as torch.save writes the hub's files."""
+    import torch
+
+    names = converters.PytorchvideoNames()
+    state = {}
+    for variable, key, _ in converters.targets(model, names):
+        value = np.asarray(keras.ops.convert_to_numpy(variable))
+        if value.ndim == 5:
+            value = np.transpose(value, (4, 3, 0, 1, 2))
+        elif value.ndim == 2:
+            value = value.T
+        state[key] = torch.from_numpy(np.ascontiguousarray(value))
+    torch.save({"model_state": state}, path)
+    return str(path)
+
+
+def test_a_file_whose_scheme_has_no_nonlocal_names_is_refused_naming_them(tmp_path):
+    """pytorchvideo publishes no non-local model: its file given to an NL
+    builder raised AttributeError ('PytorchvideoNames' object has no attribute
+    'nonlocal_'); now the strict loader's ValueError lists the block's weights."""
+    pytest.importorskip("torch")
+    args = dict(sampling="8x8", layout="pytorchvideo", base_width=8)
+    path = _pytorchvideo_file(zoo.i3d_r50(**args), tmp_path / "I3D_8x8_R50.pyth")
+    assert np.asarray(zoo.i3d_r50(weights=path, **args).get_layer("conv1_conv").kernel).any()
+    with pytest.raises(ValueError, match=r"does not fit nl_i3d_r50 \(pytorchvideo names\): "
+                                         r"\d+ weights without a tensor, 0 tensors unused") as info:
+        zoo.nl_i3d_r50(weights=path, **args)
+    assert ("conv3_block2_nonlocal/theta/kernel <- (none: pytorchvideo's checkpoints name no "
+            "such tensor)") in str(info.value)
+
+
+def test_every_naming_scheme_names_every_part_or_says_it_has_none():
+    """The schemes share one interface (`CheckpointNames`): each names the
+    trunk and the head, and the non-local parts or None, never an error."""
+    for scheme in converters.NAMING_SCHEMES.values():
+        names = scheme()
+        assert issubclass(scheme, converters.CheckpointNames)
+        assert isinstance(names.conv(3, 1, 2), str) and isinstance(names.fc("kernel"), str)
+        for param in converters.BN_PARAMS:
+            assert isinstance(names.bn(None, None, None, param), str)
+        for part in ("theta", "phi", "g", "out"):
+            key = names.nonlocal_(3, 2, part, "kernel")
+            assert key is None or isinstance(key, str)
+        assert (names.nonlocal_(3, 2, "theta", "kernel") is None) == (
+            scheme is converters.PytorchvideoNames)
