@@ -8,6 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+# Both cores: one pytest worker each, tests handed out one at a time.
+PARALLEL := -n 2 --dist load
 
 .PHONY: install demo tour test test-slow bench clean
 
@@ -28,10 +30,10 @@ tour: $(STAMP)
 
 # One process per Keras backend (the backend is fixed at import time).
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow" tests
-	KERAS_BACKEND=jax $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py tests/training/test_jax.py \
-		tests/test_benchmarks.py
-	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers tests/models/test_backends.py
+	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m "not slow" tests
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) -m "not slow" tests/training/test_jax.py \
+		tests/test_benchmarks.py tests/models/test_backends.py tests/layers
+	KERAS_BACKEND=torch $(PYTEST) $(PARALLEL) -m "not slow" tests/layers tests/models/test_backends.py
 
 test-slow: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) -m slow -s tests

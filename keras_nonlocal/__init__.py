@@ -6,11 +6,7 @@ __version__ = "0.1.0"
 __all__ = ["Clip", "NonLocal1D", "NonLocal2D", "NonLocal3D", "PaperSGD", "VideoPreprocessing",
            "__version__"]
 
-def missing_backend_message(error):
-    """One line for a Keras whose backend package is not installed."""
-    return ("keras_nonlocal needs a Keras backend: pip install 'keras-nonlocal[tensorflow]' "
-            "(or [jax], [torch]; KERAS_BACKEND names the one to use). "
-            f"Received: {error}")
+from keras_nonlocal.extras import missing_backend_message
 
 
 try:

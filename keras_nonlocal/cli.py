@@ -1,7 +1,10 @@
 """The `keras-nonlocal` command line.
 
 Argument parsing needs no Keras backend, so `--help` works on an install
-without one; a command that needs one says which extra to install.
+without one; a command that needs one says which extra to install. The
+commands run on any backend's install (`[jax]`, `[torch]`) except those
+that need TensorFlow (training, `evaluate` and `make-tfrecords` read data
+through tf.data, `export` writes a SavedModel), which say so.
 """
 
 import argparse
@@ -131,7 +134,9 @@ def _evaluate(args):
     from keras_nonlocal import data
     from keras_nonlocal import training
     from keras_nonlocal import zoo
+    from keras_nonlocal.extras import require_tensorflow
 
+    require_tensorflow("evaluate (its tf.data pipeline)")
     model = _load_model(args.checkpoint)
     clip = zoo.resolve_clip(model, _clip_changes(args))
     classes = args.classes or (list(clip.class_names) if clip.class_names else None)
@@ -319,7 +324,7 @@ def main(argv=None):
         enable_compilation_cache()
         args.func(args)
     except ModuleNotFoundError as error:
-        from keras_nonlocal import missing_backend_message
+        from keras_nonlocal.extras import missing_backend_message
 
         if error.name not in ("tensorflow", "jax", "jaxlib", "torch"):
             raise

@@ -12,6 +12,7 @@ Pure Python, no backend: every layer of the package may import it.
 import dataclasses
 
 CHANNEL_ORDERS = ("RGB", "BGR")
+SHORT_RULES = ("loop", "repeat_last")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Clip:
         mean, std: per-channel normalisation on the [0, 255] scale, in
             `channel_order`: the model sees `(reorder(x) - mean) / std`.
         class_names: the classifier's classes, in output order, when known.
+        short_rule: a video shorter than a clip: `"loop"` (frame indices
+            wrap around it) or `"repeat_last"` (they stop at its last frame).
 
     The defaults are the paper's clip with the original release's RGB
     normalisation (`RELEASE_NORMALIZATION`: mean 114.75, std 57.375), which
@@ -83,6 +86,7 @@ class Clip:
     mean: tuple = RELEASE_NORMALIZATION.mean
     std: tuple = RELEASE_NORMALIZATION.std
     class_names: tuple = None
+    short_rule: str = "loop"
 
     def __post_init__(self):
         for name in ("num_frames", "frame_stride", "crop_size", "short_side_min",
@@ -94,6 +98,9 @@ class Clip:
             raise ValueError(
                 "`short_side_min` must not exceed `short_side_max`. Received: "
                 f"short_side_min={self.short_side_min}, short_side_max={self.short_side_max}")
+        if self.short_rule not in SHORT_RULES:
+            raise ValueError(f"`short_rule` must be one of {', '.join(map(repr, SHORT_RULES))}. "
+                             f"Received: short_rule={self.short_rule!r}")
         if self.channel_order not in CHANNEL_ORDERS:
             raise ValueError(
                 f"`channel_order` must be 'RGB' or 'BGR'. Received: channel_order={self.channel_order!r}")

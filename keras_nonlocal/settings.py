@@ -8,9 +8,19 @@ otherwise the text itself.
 
 import ast
 import difflib
+import typing
 
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 _LITERAL_WORDS = {"true": True, "false": False, "none": None, "null": None}
+_NONE_WORDS = ("", "none", "null")
+
+
+def optional_of(kind):
+    """`T` for `typing.Optional[T]`, else None."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) is typing.Union and type(None) in args:
+        return next(a for a in args if a is not type(None))
+    return None
 
 
 def did_you_mean(word, choices):
@@ -35,13 +45,19 @@ def parse_value(key, value, kind=None, source="setting"):
         key: the setting's name (for error messages).
         value: the value, usually the text after `=`.
         kind: `bool`, `int`, `float`, `str` (the text; `None` for the text
-            "None"), `list` (of floats) or None (a Python literal, else the
-            text).
+            "None"), `list` (of floats), `typing.Optional[...]` of one (the
+            empty text, "none" or "null" give None) or None (a Python
+            literal, else the text).
         source: where the value comes from, for error messages.
 
     Raises:
         ValueError: naming the key, the type expected and the value received.
     """
+    inner = optional_of(kind)
+    if inner is not None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+            return None
+        kind = inner
     if kind is None:
         return _literal(value) if isinstance(value, str) else value
     if kind is str and value == "None":  # e.g. classifier_activation=None (logits)

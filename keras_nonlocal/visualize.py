@@ -136,23 +136,18 @@ def plot_attention(frames, info, queries=None, top_k=20, mode="arrows", sample=0
 def load_clip(path, clip):
     """The centre clip of a video as `clip` (a `keras_nonlocal.Clip`) samples
     it: uint8 `(num_frames, crop_size, crop_size, 3)` RGB, every
-    `frame_stride`-th frame, short side scaled to `crop_size`, centre crop."""
-    from keras_nonlocal import data
-    from keras_nonlocal.data.augment import scaled_size
+    `frame_stride`-th frame, short side scaled to `crop_size`, centre crop
+    (one test view at the training crop's size)."""
+    from keras_nonlocal.data import VideoError
+    from keras_nonlocal.data.views import read_views
 
     if not os.path.isfile(path):
         raise ValueError(f"Video not found. Received: path={path!r}")
-    size = clip.crop_size
+    view = clip.replace(eval_clips=1, eval_crops=1, eval_short_side=clip.crop_size)
     try:
-        info = data.probe(path)
-        indices = data.eval_clip_indices(info.num_frames, clip.num_frames, clip.frame_stride,
-                                         num_clips=1)[0]
-        scaled = scaled_size(info.height, info.width, size, size)
-        frames = data.read_frames(path, indices, size=scaled, info=info)
-    except data.VideoError as error:
+        return read_views(path, view)[0]
+    except VideoError as error:
         raise ValueError(f"Cannot read the video: {error}. Received: path={path!r}") from error
-    y, x = (scaled[0] - size) // 2, (scaled[1] - size) // 2
-    return frames[:, y:y + size, x:x + size]
 
 
 def visualize(model, videos, output_dir, block=None, queries=None, top_k=20, mode="arrows",

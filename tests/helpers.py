@@ -1,4 +1,11 @@
-"""Test helpers shared by the test modules (backend-agnostic)."""
+"""Test helpers shared by the test modules (backend-agnostic): references,
+gradients, the command line in a subprocess, the tiny training recipe."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
@@ -115,3 +122,56 @@ def import_pytorchvideo_hub():
 
 # The four pairwise functions of the paper, as the layers name them.
 MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")
+
+
+def backend_env(backend="tensorflow", **extra):
+    """This process's environment with `KERAS_BACKEND` and `extra` set."""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_cli(*args, backend="tensorflow", env=None, check=False, timeout=900):
+    """`python -m keras_nonlocal.cli *args` in a subprocess; with `check`, its
+    exit code must be 0 (the output is shown otherwise)."""
+    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", *args],
+                          env=env or backend_env(backend), capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+def tiny_overrides(videos, output_dir, **extra):
+    """A 0.5 M-parameter NL-C2D on 4 x 32 x 32 clips: seconds per run."""
+    settings = dict(
+        model="nl_c2d_r50", weights="", base_width=8, dropout=0.0, train_data=videos,
+        num_frames=4, frame_stride=2, crop_size=32, short_side_min=32, short_side_max=36,
+        batch_size=4, steps=8, checkpoint_every=2, base_lr=0.8, lr_schedule="step",
+        output_dir=output_dir, seed=3, strategy="default", deterministic=True,
+    )
+    settings.update(extra)
+    return [f"{k}={v}" for k, v in settings.items() if v is not None]  # None: the recipe's
+
+
+# A clip unlike every zoo default (32x2 / 8x8, crop 224, test 256, 10 x 3 views).
+CLIP = dict(num_frames=4, frame_stride=4, crop_size=64, short_side_min=64, short_side_max=72,
+            eval_short_side=64, eval_clips=2, eval_crops=1)
+
+
+def train_killed_at(args, env, output_dir, step, timeout):
+    """Runs `keras-nonlocal train *args` and kill -9s its whole process group
+    as soon as the checkpoint of `step` exists in `output_dir` (or after
+    `timeout` s); returns the steps of the checkpoints left behind."""
+    from keras_nonlocal import training
+
+    proc = subprocess.Popen([sys.executable, "-m", "keras_nonlocal.cli", "train", *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    target = os.path.join(output_dir, "checkpoints", f"ckpt-{step:08d}.keras")
+    deadline = time.time() + timeout
+    while time.time() < deadline and not os.path.exists(target) and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return [s for s, _ in training.checkpoints(os.path.join(output_dir, "checkpoints"))]

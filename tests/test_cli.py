@@ -1,6 +1,5 @@
 """The command line: one parser for `key=value`, clean output."""
 
-import os
 import re
 import subprocess
 import sys
@@ -8,8 +7,9 @@ import sys
 import pytest
 
 from keras_nonlocal import cli
+from helpers import backend_env
 
-ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
+ENV = backend_env("tensorflow")
 ENV.pop("TF_CPP_MIN_LOG_LEVEL", None)
 CPP_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+|absl::InitializeLog", re.M)
 

@@ -5,7 +5,6 @@ Before, it was registered only by importing `keras_nonlocal.training`
 `import keras_nonlocal` failed on the optimizer.
 """
 
-import os
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import backend_env
 from keras_nonlocal import PaperSGD
 
 LOAD = """
@@ -38,7 +38,7 @@ def _checkpoint(path, rng):
 def test_a_checkpoint_loads_after_import_keras_nonlocal(tmp_path, rng, backend):
     path = str(tmp_path / "ckpt.keras")
     _checkpoint(path, rng)
-    env = dict(os.environ, KERAS_BACKEND=backend)
+    env = backend_env(backend)
     done = subprocess.run([sys.executable, "-c", LOAD, path], env=env, capture_output=True,
                           text=True, timeout=300)
     assert f"LOADED PaperSGD {backend}" in done.stdout, done.stderr[-3000:]

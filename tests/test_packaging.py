@@ -88,7 +88,11 @@ def test_recipes_are_found_from_an_installed_wheel(wheel, tmp_path, scheme):
 
 
 def test_without_a_backend_help_works_and_commands_say_what_to_install(wheel, tmp_path):
-    """`pip install keras-nonlocal` with no extra: no TensorFlow, JAX or torch."""
+    """`pip install keras-nonlocal` with no extra: no TensorFlow, JAX or torch.
+    Then the same environment with the `[jax]` extra: every command that
+    needs no tf.data pipeline works on JAX; the others say what they need.
+    (Before: every command stopped with "needs a Keras backend ... No module
+    named 'tensorflow'", the CLI importing tf.data code at start-up.)"""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", wheel],
@@ -106,3 +110,45 @@ def test_without_a_backend_help_works_and_commands_say_what_to_install(wheel, tm
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'keras-nonlocal[tensorflow]'" in lines[0], lines
     assert "No module named 'tensorflow'" in lines[0]
+
+    # The [jax] extra, as `pip install 'keras-nonlocal[jax]'` brings it.
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[jax]"],
+                         capture_output=True, text=True, timeout=900)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    assert subprocess.run([str(venv / "bin" / "python"), "-c", "import tensorflow"],
+                          capture_output=True).returncode == 1  # still no TensorFlow
+    _commands_on_a_jax_only_install(command, dict(env, KERAS_BACKEND="jax"), tmp_path)
+
+
+def _commands_on_a_jax_only_install(command, env, tmp_path):
+    import video_factory as vf
+    from keras_nonlocal import zoo
+
+    vf.write_video(str(tmp_path / "video.mp4"), 20, width=40, height=32)
+    model = zoo.nl_c2d_r50(base_width=8, classes=3, clip=dict(
+        num_frames=4, frame_stride=2, crop_size=32, eval_short_side=32, eval_clips=2,
+        eval_crops=1, class_names=("a", "b", "c")))
+    model.save(str(tmp_path / "tiny.keras"))
+
+    def run(*args):
+        return subprocess.run([command, *args], env=env, capture_output=True, text=True,
+                              timeout=900, cwd=str(tmp_path))
+
+    done = run("summary", "nl_i3d_r50", "--input", "8x224x224")
+    assert done.returncode == 0 and "nl_i3d_r50 at 8x224x224" in done.stdout, done.stderr[-2000:]
+    assert "35.40" in done.stdout  # the parameters (M), as on TensorFlow
+    done = run("predict", "tiny.keras", "video.mp4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.split()[0] for p in done.stdout.split(": ", 1)[1].split(", ")) == ["a", "b", "c"]
+    done = run("visualize", "tiny.keras", "video.mp4", "--out", "pictures")
+    assert done.returncode == 0 and os.listdir(tmp_path / "pictures"), done.stderr[-2000:]
+    done = run("tour", "--quick")
+    assert done.returncode == 0, done.stderr[-2000:]
+    for args, what in ((["evaluate", "tiny.keras", str(tmp_path)], "evaluate"),
+                       (["train", "demo_nl_c2d"], "training"),
+                       (["export", "tiny.keras", "saved"], "SavedModel export")):
+        done = run(*args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+        assert lines[0].startswith(f"error: {what}") and "need TensorFlow: pip install " \
+            "'keras-nonlocal[tensorflow]'" in lines[0], lines

@@ -278,8 +278,9 @@ def _configure(stream, codec, crf):
     if codec in ("libx264", "libx265"):
         # No scene-cut key frames: every frame here is a "scene cut" in colour.
         params = "x264-params" if codec == "libx264" else "x265-params"
-        # One encoder thread: x264's threaded encoding is not reproducible (the
-        # same frames gave files decoding up to 4 levels apart, run to run).
+        # One encoder thread, and still x264 is not reproducible at crf > 0 (the
+        # same frames gave files decoding up to 11 levels apart, run to run):
+        # tests whose result depends on the pixels ask for crf=0 (lossless).
         return {"crf": str(crf), "preset": "veryfast", "threads": "1",
                 params: "scenecut=0:log-level=error" if codec == "libx265" else "scenecut=0"}
     if codec == "libvpx-vp9":

@@ -3,6 +3,8 @@ video-file and TFRecord pipelines. Frames stay uint8."""
 
 import tensorflow as tf
 
+from keras_nonlocal.data import sampling
+
 
 def _resize_short_side(frames, short_side):
     """(T, H, W, 3) uint8 -> short side `short_side` (bilinear), uint8."""
@@ -88,12 +90,6 @@ def train_augment(frames, seed, crop_size=224, short_side_range=(256, 320), flip
     return frames
 
 
-def scaled_size(height, width, short_side, minimum):
-    """(height, width) with the short side at `short_side` (rounded), at least `minimum`."""
-    scale = short_side / min(height, width)
-    return max(int(round(height * scale)), minimum), max(int(round(width * scale)), minimum)
-
-
 def eval_views(clips, short_side=256, num_crops=3):
     """Multi-view testing: clips `(K, T, H, W, 3)` -> views `(K * num_crops,
     T, short_side, short_side, 3)`: short side scaled to `short_side`, then
@@ -104,12 +100,8 @@ def eval_views(clips, short_side=256, num_crops=3):
     frames = tf.reshape(clips, tf.concat([[k * t], shape[2:]], axis=0))
     frames = _resize_short_side(frames, short_side)
     height, width = tf.shape(frames)[1], tf.shape(frames)[2]
-    longer = tf.maximum(height, width)
-    room = longer - short_side
-    if num_crops == 1:
-        offsets = tf.reshape(room // 2, [1])
-    else:
-        offsets = tf.cast(tf.round(tf.linspace(0.0, tf.cast(room, tf.float32), num_crops)), tf.int32)
+    offsets = sampling.crop_offsets(tf.maximum(height, width), short_side, num_crops,
+                                    sampling.tensorflow_ops())
     crops = []
     for i in range(num_crops):
         offset = offsets[i]

@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_nonlocal.data.decode import VideoError
 from keras_nonlocal.data.decode import _video_stream
+from keras_nonlocal.extras import require_tensorflow
 
 
 def shard_paths(out_dir, name, num_shards):
@@ -26,7 +27,7 @@ def _encode_video(path, short_side, quality):
     """All frames of a video, short side resized, as JPEG bytes."""
     import tensorflow as tf
 
-    from keras_nonlocal.data.augment import scaled_size
+    from keras_nonlocal.data.views import scaled_size
 
     jpegs = []
     try:
@@ -104,6 +105,7 @@ def make_tfrecords(videos, out_dir, name="videos", num_shards=None, short_side=2
     """
     import keras
 
+    require_tensorflow("make-tfrecords (it writes tf.train.SequenceExample records)")
     if len(videos) == 0:
         raise ValueError("The video list is empty. Received: 0 videos")
     os.makedirs(out_dir, exist_ok=True)

@@ -16,11 +16,9 @@ import tensorflow as tf
 
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.data import augment
-from keras_nonlocal.data.pipeline import AUTOTUNE
-from keras_nonlocal.data.pipeline import _element_seeds
-from keras_nonlocal.data.pipeline import _epochs
-from keras_nonlocal.data.pipeline import shuffled_order
-from keras_nonlocal.data.pipeline import _finish
+from keras_nonlocal.data import sampling
+from keras_nonlocal.data import stream
+from keras_nonlocal.data.stream import AUTOTUNE
 
 CONTEXT = {
     "clip/label/index": tf.io.VarLenFeature(tf.int64),
@@ -52,22 +50,15 @@ def _well_formed(jpegs):
     return tf.reduce_all(starts & ends & long_enough)
 
 
-def _indices(total, num_frames, frame_stride, seed, training, num_clips, short_rule):
-    span = (num_frames - 1) * frame_stride + 1
-    room = tf.maximum(total - span, 0)
-    steps = frame_stride * tf.range(num_frames)
+def _indices(total, element_seed, training, clip):
+    """The frame indices of the training clip (`(T,)`) or of the test clips
+    (`(K, T)`), by the same rules as the video-file pipeline."""
     if training:
-        start = tf.random.stateless_uniform([], tf.cast(seed, tf.int64), 0, room + 1, dtype=tf.int32)
-        indices = start + steps
-    else:
-        if num_clips == 1:
-            starts = tf.reshape(room // 2, [1])
-        else:
-            starts = tf.cast(tf.round(tf.linspace(0.0, tf.cast(room, tf.float32), num_clips)), tf.int32)
-        indices = starts[:, None] + steps[None, :]
-    if short_rule == "loop":
-        return indices % total
-    return tf.minimum(indices, total - 1)
+        return stream.train_indices(element_seed, total, clip)
+    ops = sampling.tensorflow_ops()
+    starts = sampling.eval_starts(total, clip.num_frames, clip.frame_stride, clip.eval_clips, ops)
+    return sampling.clip_indices(starts, total, clip.num_frames, clip.frame_stride,
+                                 clip.short_rule, ops)
 
 
 def tfrecord_dataset(
@@ -79,7 +70,6 @@ def tfrecord_dataset(
     batch_size=8,
     shuffle=True,
     seed=None,
-    short_rule="loop",
     with_video_id=False,
     drop_remainder=False,
     skips=None,
@@ -105,7 +95,7 @@ def tfrecord_dataset(
         `(dataset, skips)`.
     """
     clip = Clip() if clip is None else clip
-    num_frames, frame_stride, num_clips = clip.num_frames, clip.frame_stride, clip.eval_clips
+    num_frames, num_clips = clip.num_frames, clip.eval_clips
     if isinstance(files, str):
         files = sorted(tf.io.gfile.glob(files))
     if not files:
@@ -119,7 +109,7 @@ def tfrecord_dataset(
             shards = shards.shuffle(len(files), seed=key, reshuffle_each_iteration=True)
         elif training and shuffle:
             shards = tf.data.Dataset.from_tensor_slices(
-                tf.gather(tf.constant(list(files)), shuffled_order(len(files), key)))
+                tf.gather(tf.constant(list(files)), stream.shuffled_order(len(files), key)))
         records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
                                     num_parallel_calls=AUTOTUNE, deterministic=True)
         if not (training and shuffle):
@@ -131,10 +121,7 @@ def tfrecord_dataset(
         return windows.map(lambda w, window: tf.random.experimental.stateless_shuffle(
             window, seed=key + tf.stack([tf.constant(0, tf.int64), w * 1_000_003]))).unbatch()
 
-    records = _epochs(one_epoch, seed, repeat)
-    records = tf.data.Dataset.zip((records, _element_seeds(seed, repeat)))
-    if skip:
-        records = records.skip(skip)
+    records = stream.seeded(stream.epochs(one_epoch, seed, repeat), seed, repeat, skip)
 
     def parse(serialized, element_seed):
         context, sequence = tf.io.parse_single_sequence_example(serialized, CONTEXT, SEQUENCE)
@@ -154,7 +141,7 @@ def tfrecord_dataset(
 
     def decode(jpegs, target, media_id, element_seed, ok):
         total = tf.shape(jpegs)[0]
-        indices = _indices(total, num_frames, frame_stride, element_seed, training, num_clips, short_rule)
+        indices = _indices(total, element_seed, training, clip)
         chosen = tf.gather(jpegs, tf.reshape(indices, [-1]))
         if training:  # only the crop's window is decoded, then scaled and flipped
             size = tf.io.extract_jpeg_shape(chosen[0])
@@ -175,5 +162,6 @@ def tfrecord_dataset(
     dataset = dataset.filter(keep)
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
-    return _finish(dataset, training, clip, batch_size, with_video_id, drop_remainder,
-                   normalize), skips
+    to_views = lambda clips: augment.eval_views(clips, clip.eval_short_side, clip.eval_crops)  # noqa: E731
+    return stream.finish(dataset, training, clip, batch_size, with_video_id, drop_remainder,
+                         normalize, to_views), skips

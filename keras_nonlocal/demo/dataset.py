@@ -18,6 +18,7 @@ and B. Being right would need `s(a) + s(a) > t` for every colour a and
 time.
 """
 
+import fractions
 import os
 
 import numpy as np
@@ -76,22 +77,28 @@ def find_marks(frames):
 
 
 def write_video(path, frames, fps=8):
-    """Writes uint8 RGB frames as an H.264 .mp4 with PyAV."""
+    """Writes uint8 RGB frames as a lossless H.264 .mp4 with PyAV.
+
+    Lossless (qp 0, 4:4:4): the decoded frames are a function of `frames`
+    alone. Lossy x264 (crf 12, one thread) chose other encodings for the same
+    frames from run to run (9 to 20 of 30 files decoded differently, by up to
+    11 levels, measured here), and the demo's training with them.
+    """
     import av
 
     with av.open(path, "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv444p"  # keep the colours of small patches
-        # one x264 thread: threaded x264 does not give the same bytes run to run
-        stream.options = {"crf": "12", "g": str(FRAMES), "threads": "1"}
-        for array in frames:
+        stream.options = {"qp": "0", "g": str(FRAMES), "threads": "1"}
+        for i, array in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
 
 
-def make_dataset(root, num_train=600, num_val=200, seed=0):
+def write_videos(root, num_train=600, num_val=200, seed=0):
     """Writes `root/{train,val}/{different,same}/*.mp4` and returns
     `{"train": folder, "val": folder}`. Existing complete folders are kept
     (a `done` file marks them), so a second call is free."""

@@ -18,6 +18,7 @@ from keras_nonlocal import training
 from keras_nonlocal import visualize
 from keras_nonlocal import zoo
 from keras_nonlocal.demo import dataset
+from keras_nonlocal.training.curves import plot_curves
 
 MODELS = ("c2d_r50", "nl_c2d_r50")
 RECIPE = "demo_nl_c2d"
@@ -25,7 +26,7 @@ RECIPE = "demo_nl_c2d"
 # (The full demo trains for the recipe's steps.)
 SETTINGS = {
     False: dict(num_train=1000, num_val=200, overrides=[]),
-    True: dict(num_train=24, num_val=8, overrides=["steps=4", "checkpoint_every=2"]),
+    True: dict(num_train=24, num_val=8, overrides=["steps=4", "checkpoint_every=1"]),
 }
 
 
@@ -48,31 +49,6 @@ def _cost(recipe):
                          classes=2, base_width=recipe.base_width, sampling=recipe.sampling,
                          num_nonlocal=recipe.num_nonlocal)
     return stages["total"]["params"], stages["total"]["macs"]
-
-
-def plot_curves(runs, path):
-    """Training loss and accuracy of every run (from each `log.csv`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    colours = {"c2d_r50": "tab:blue", "nl_c2d_r50": "tab:red"}
-    for run in runs:
-        rows = np.atleast_1d(np.genfromtxt(os.path.join(run["output_dir"], "log.csv"),
-                                           delimiter=",", names=True))
-        steps = (rows["epoch"] + 1) * run["checkpoint_every"]
-        label = f"{run['model']} seed {run['seed']}"
-        for axis, key in zip(axes, ("loss", "accuracy")):
-            axis.plot(steps, rows[key], color=colours[run["model"]], alpha=0.7, label=label)
-    for axis, key in zip(axes, ("training loss", "training accuracy (clips)")):
-        axis.set_title(key)
-        axis.set_xlabel("step")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def format_table(rows):
@@ -125,7 +101,7 @@ def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=2, print
     """
     settings = SETTINGS[bool(quick)]
     start = time.perf_counter()
-    folders = dataset.make_dataset(os.path.join(output_dir, "data"), settings["num_train"],
+    folders = dataset.write_videos(os.path.join(output_dir, "data"), settings["num_train"],
                                    settings["num_val"], seed=2018)
     print_fn(f"videos: {settings['num_train']} train, {settings['num_val']} test in "
              f"{os.path.join(output_dir, 'data')} ({time.perf_counter() - start:.0f} s)")
@@ -167,7 +143,10 @@ def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=2, print
         f.write(f"{table}\n\n{verdict}\n")
     with open(os.path.join(output_dir, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
-    plot_curves(runs, os.path.join(output_dir, "curves.png"))
+    colours = {"c2d_r50": "tab:blue", "nl_c2d_r50": "tab:red"}
+    plot_curves({f"{r['model']} seed {r['seed']}": (os.path.join(r["output_dir"], "log.csv"),
+                                                    colours[r["model"]]) for r in runs},
+                os.path.join(output_dir, "curves.png"), runs[0]["checkpoint_every"], "step")
     nl_run = next(r for r in runs if r["model"] == "nl_c2d_r50")
     pictures = _attention_pictures(nl_run, folders["val"], os.path.join(output_dir, "attention"))
     print_fn("")

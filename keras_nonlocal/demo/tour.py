@@ -1,10 +1,9 @@
 """A short tour of the non-local layers that does real work and prints it.
 
-It is what `keras-nonlocal demo` runs until the video demo exists: every
-pairwise mode on an NL-I3D res4-sized input (the automatically chosen path
-against the dense N x N path, and a timed training step), then one block on
-an input whose attention map would not fit a small budget, trained through
-the memory-bounded path.
+`keras-nonlocal tour`: every pairwise mode on an NL-I3D res4-sized input
+(the automatically chosen path against the dense N x N path, and a timed
+training step), then one block on an input whose attention map would not
+fit a small budget, trained through the memory-bounded path.
 """
 
 import resource

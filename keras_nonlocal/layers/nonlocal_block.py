@@ -634,8 +634,7 @@ def _project(dense, t):
     """A Dense layer on the last axis, applied to the positions flattened.
 
     Same result as `dense(t)`; on TensorFlow, a rank-5 `matmul` and its
-    gradient are several times slower than the rank-2 one (measured 7x at
-    (8, 4, 14, 14, 1024) x (1024, 512), forward+backward).
+    gradient are several times slower than the rank-2 one (benchmarks/RESULTS.md).
     """
     shape = ops.shape(t)
     y = dense(ops.reshape(t, (-1, shape[-1])))

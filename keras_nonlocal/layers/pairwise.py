@@ -304,9 +304,8 @@ def softmax_chunk_size(num_keys, batch, max_bytes):
     `max_bytes` bounds one `(batch, chunk, Nk)` float32 block. TensorFlow
     runs up to 10 iterations of a graph-mode loop at once (the default
     `parallel_iterations` of `tf.while_loop`/`tf.map_fn`, which
-    `keras.ops` does not expose), so there the block is 10x smaller; on 2
-    cores this is also faster (measured: 13.5 s and 1.6 GB instead of 22 s
-    and 7.2 GB for forward+backward at N = 25,088).
+    `keras.ops` does not expose), so there the block is 10x smaller
+    (benchmarks/RESULTS.md has the measurement).
     """
     parallel = 10 if keras.backend.backend() == "tensorflow" else 1
     per_query = 4 * max(1, int(num_keys)) * max(1, int(batch)) * parallel

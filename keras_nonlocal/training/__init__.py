@@ -1,22 +1,34 @@
-"""Training, evaluation, prediction and export of zoo models."""
+"""Training, evaluation, prediction and export of zoo models.
 
+Importing it needs no TensorFlow; training and `evaluate` (tf.data) and
+SavedModel export do, and say so. `make_strategy` (tf.distribute) is
+imported on first use.
+"""
+
+from keras_nonlocal.optimizers import PaperSGD
+from keras_nonlocal.training.checkpoints import checkpoints
+from keras_nonlocal.training.checkpoints import load_checkpoint
 from keras_nonlocal.training.evaluate import average_per_video
 from keras_nonlocal.training.evaluate import classification_metrics
 from keras_nonlocal.training.evaluate import evaluate
 from keras_nonlocal.training.evaluate import export_saved_model
 from keras_nonlocal.training.evaluate import mean_average_precision
 from keras_nonlocal.training.evaluate import predict
-from keras_nonlocal.optimizers import PaperSGD
-from keras_nonlocal.training.checkpoints import checkpoints
-from keras_nonlocal.training.checkpoints import load_checkpoint
 from keras_nonlocal.training.recipe import Recipe
 from keras_nonlocal.training.recipe import list_recipes
 from keras_nonlocal.training.recipe import load_recipe
-from keras_nonlocal.training.strategy import make_strategy
 from keras_nonlocal.training.train import NonFiniteLossError
 from keras_nonlocal.training.train import train
 
-__all__ = ["NonFiniteLossError", "PaperSGD", "Recipe", "average_per_video", "checkpoints", "classification_metrics",
-           "evaluate", "export_saved_model", "list_recipes", "load_checkpoint", "load_recipe",
-           "make_strategy",
-           "mean_average_precision", "predict", "train"]
+__all__ = ["NonFiniteLossError", "PaperSGD", "Recipe", "average_per_video", "checkpoints",
+           "classification_metrics", "evaluate", "export_saved_model", "list_recipes",
+           "load_checkpoint", "load_recipe", "make_strategy", "mean_average_precision",
+           "predict", "train"]
+
+
+def __getattr__(name):
+    if name == "make_strategy":
+        from keras_nonlocal.training.strategy import make_strategy
+
+        return make_strategy
+    raise AttributeError(f"module 'keras_nonlocal.training' has no attribute {name!r}")

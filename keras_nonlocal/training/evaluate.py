@@ -1,14 +1,19 @@
-"""Multi-view evaluation (paper 4.1), prediction and SavedModel export."""
+"""Multi-view evaluation (paper 4.1), prediction and SavedModel export.
+
+`evaluate` reads the data through the tf.data pipelines (TensorFlow
+needed); `predict` decodes the views in NumPy and runs on any backend's
+install; `export_saved_model` needs TensorFlow.
+"""
 
 import json
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_nonlocal import data
 from keras_nonlocal import zoo
+from keras_nonlocal.extras import require_tensorflow
 
 
 def average_per_video(scores, video_ids, labels=None):
@@ -140,6 +145,7 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
         A dict: `top1`, `top5`, `per_class_accuracy`, `confusion_matrix` (or
         `mAP`), `videos`, `views_per_video`, `skipped_videos` and `clip`.
     """
+    require_tensorflow("evaluate (its tf.data pipeline)")
     clip = zoo.resolve_clip(model, clip, print_fn)
     _check_classes(clip, videos.class_names)
     multi_label = videos.multi_label if multi_label is None else multi_label
@@ -172,6 +178,8 @@ def _check_classes(clip, class_names):
 def predict(model, paths, clip=None, class_names=None, top=5, print_fn=print):
     """Top-`top` classes of each video, averaged over its test views.
 
+    The views are decoded in NumPy (`data.read_views`): no TensorFlow needed.
+
     Args:
         model: a zoo model.
         paths: video files.
@@ -184,17 +192,16 @@ def predict(model, paths, clip=None, class_names=None, top=5, print_fn=print):
     """
     clip = zoo.resolve_clip(model, clip, print_fn)
     names = class_names or clip.class_names or [str(i) for i in range(model.output.shape[-1])]
-    videos = data.VideoList(list(paths), [[0]] * len(paths), list(names))
-    views = clip.eval_clips * clip.eval_crops
-    dataset, skipped = data.video_dataset(videos, clip, training=False, batch_size=views,
-                                          with_video_id=True)
-    results = {path: f"unreadable: {error}" for path, error in skipped.errors.items()}
-    for clips, _, ids in dataset:
-        score = np.asarray(model.predict_on_batch(np.asarray(clips))).mean(axis=0)
-        best = np.argsort(-score)[:top]
-        results[paths[int(ids.numpy()[0])]] = [(names[i], float(score[i])) for i in best]
+    results = {}
     for path in paths:
-        results.setdefault(path, "unreadable")
+        try:
+            views = data.read_views(path, clip)
+        except data.VideoError as error:
+            results[path] = f"unreadable: {error}"
+            continue
+        score = np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(views))).mean(axis=0)
+        best = np.argsort(-score)[:top]
+        results[path] = [(names[i], float(score[i])) for i in best]
     return results
 
 
@@ -203,6 +210,7 @@ def export_saved_model(model, path):
     and returns the class scores (TF Serving, `tf.saved_model.load`). The
     model's clip record (frames, stride, views, normalisation, class names)
     is written beside it as `clip.json`, for the serving side's sampler."""
+    tf = require_tensorflow("SavedModel export")
     archive = keras.export.ExportArchive()
     archive.track(model)
 

@@ -11,6 +11,7 @@ import importlib.resources
 import os
 import tomllib
 import typing
+from typing import Optional
 
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.settings import parse_assignments
@@ -23,38 +24,39 @@ RECIPES_PACKAGE = "keras_nonlocal.recipes"
 class Recipe:
     """All settings of a training run (the paper's values as defaults).
 
-    The clip keys (`num_frames` ... `eval_crops`, as `keras_nonlocal.Clip`
-    names them) default to 0: the model's own clip (its `sampling`, or its
-    weights preset's). A value set here is what the model is trained on and
-    records.
+    A setting left at None is unset: the model's own (its builder's, or its
+    weights preset's) for the network and the clip keys (`num_frames` ...
+    `eval_crops`, as `keras_nonlocal.Clip` names them). A clip key set here
+    is what the model is trained on and records. On the command line
+    `key=` (empty) unsets a key.
     """
 
     # model
     model: str = "nl_i3d_r50"
-    weights: str = ""  # "", a preset ("kinetics400_8x8", zoo.list_weights()), "imagenet", a path
-    num_nonlocal: int = -1  # -1: the builder's default
+    weights: Optional[str] = None  # a preset ("kinetics400_8x8"), "imagenet", a path
+    num_nonlocal: Optional[int] = None
     nonlocal_mode: str = "embedded_gaussian"
-    sampling: str = ""  # "": the builder's ("32x2") or the weights preset's
-    layout: str = ""  # "": the builder's ("paper") or the weights preset's
+    sampling: Optional[str] = None
+    layout: Optional[str] = None
     dropout: float = 0.5
     base_width: int = 64  # 64: the paper's ResNet; smaller for quick experiments
     # data
-    train_data: str = ""
-    val_data: str = ""
-    data_root: str = ""
-    class_names: str = ""
+    train_data: Optional[str] = None
+    val_data: Optional[str] = None
+    data_root: Optional[str] = None
+    class_names: Optional[str] = None
     data_format: str = "files"  # "files" or "tfrecord"
-    num_classes: int = 0  # needed with tfrecord data; else from the list
+    num_classes: Optional[int] = None  # needed with tfrecord data; else from the list
     multi_label: bool = False
-    # the clip (0: the model's)
-    num_frames: int = 0
-    frame_stride: int = 0
-    crop_size: int = 0
-    short_side_min: int = 0
-    short_side_max: int = 0
-    eval_short_side: int = 0
-    eval_clips: int = 0
-    eval_crops: int = 0
+    # the clip
+    num_frames: Optional[int] = None
+    frame_stride: Optional[int] = None
+    crop_size: Optional[int] = None
+    short_side_min: Optional[int] = None
+    short_side_max: Optional[int] = None
+    eval_short_side: Optional[int] = None
+    eval_clips: Optional[int] = None
+    eval_crops: Optional[int] = None
     # optimisation (paper section 4.1)
     batch_size: int = 64  # global, split over replicas
     steps: int = 400000
@@ -65,7 +67,7 @@ class Recipe:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 1e-4
-    clipnorm: float = 0.0  # 0: off
+    clipnorm: Optional[float] = None  # each gradient's norm at most this
     mixed_precision: str = "float32"  # "float32", "bfloat16", "float16"
     synchronized_bn: bool = False  # BN statistics over all replicas
     freeze_bn: bool = False  # BN in inference mode, statistics and scale/offset fixed
@@ -81,8 +83,8 @@ class Recipe:
     deterministic: bool = False
 
     def clip_changes(self):
-        """The clip settings this recipe sets (those not 0), as `Clip` names them."""
-        return {k: getattr(self, k) for k in CLIP_KEYS if getattr(self, k)}
+        """The clip settings this recipe sets, as `Clip` names them."""
+        return {k: getattr(self, k) for k in CLIP_KEYS if getattr(self, k) is not None}
 
     @classmethod
     def keys(cls):
@@ -132,13 +134,11 @@ def _validate(recipe):
             raise ValueError(
                 f"`{key}` must be one of {', '.join(allowed)}. Received: {key}={getattr(recipe, key)!r}"
             )
-    for key in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "model_shards"):
-        if getattr(recipe, key) <= 0:
-            raise ValueError(f"`{key}` must be positive. Received: {key}={getattr(recipe, key)}")
-    for key in CLIP_KEYS:
-        if getattr(recipe, key) < 0:
-            raise ValueError(f"`{key}` must be positive (0: the model's). "
-                             f"Received: {key}={getattr(recipe, key)}")
+    for key in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "model_shards",
+                "num_classes", "clipnorm", *CLIP_KEYS):
+        value = getattr(recipe, key)
+        if value is not None and value <= 0:
+            raise ValueError(f"`{key}` must be positive (or unset). Received: {key}={value}")
 
 
 def list_recipes():

@@ -9,6 +9,7 @@ decoding of the skipped clips) and goes on, so a job killed at any moment
 ends with the weights an uninterrupted run would have.
 """
 
+import contextlib
 import dataclasses
 import glob
 import json
@@ -18,18 +19,17 @@ import os
 import warnings
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from keras_nonlocal import data
 from keras_nonlocal import keras_private
 from keras_nonlocal import zoo
+from keras_nonlocal.extras import require_tensorflow
 from keras_nonlocal.optimizers import PaperSGD
+from keras_nonlocal.training import distribution
 from keras_nonlocal.training.checkpoints import CheckpointWriter
 from keras_nonlocal.training.checkpoints import checkpoints
 from keras_nonlocal.training.checkpoints import load_checkpoint
-from keras_nonlocal.training import distribution
-from keras_nonlocal.training.strategy import prepare_fit
+from keras_nonlocal.training.curves import plot_curves
 
 logger = logging.getLogger("keras_nonlocal.training")
 
@@ -69,7 +69,7 @@ def learning_rate(recipe):
 def build_optimizer(recipe):
     return PaperSGD(
         learning_rate=learning_rate(recipe), momentum=recipe.momentum, nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay or None, clipnorm=recipe.clipnorm or None)
+        weight_decay=recipe.weight_decay or None, clipnorm=recipe.clipnorm)
 
 
 def read_data_source(recipe, training=True):
@@ -81,21 +81,20 @@ def read_data_source(recipe, training=True):
     key = "train_data" if training else "val_data"
     path = getattr(recipe, key)
     if not path:
-        raise ValueError(f"The recipe has no {key}. Received: {key}=''")
+        raise ValueError(f"The recipe has no {key}. Received: {key}=None")
     if recipe.data_format == "tfrecord":
         files = sorted(glob.glob(path)) or sorted(glob.glob(os.path.join(path, "*.tfrecord")))
         if not files:
             raise ValueError(f"No TFRecord files at {path!r}. Received: {key}={path!r}")
-        if recipe.num_classes <= 0:
-            raise ValueError("TFRecord data needs `num_classes`. Received: num_classes=0")
+        if recipe.num_classes is None:
+            raise ValueError("TFRecord data needs `num_classes`. Received: num_classes=None")
         names = [str(i) for i in range(recipe.num_classes)]
         if recipe.class_names:
             names = data.read_class_names(recipe.class_names)
         return files, names
     if not os.path.exists(path):
         raise ValueError(f"Data path not found. Received: {key}={path!r}")
-    videos = data.read_videos(path, root=recipe.data_root or None,
-                              class_names=recipe.class_names or None)
+    videos = data.read_videos(path, root=recipe.data_root, class_names=recipe.class_names)
     if len(videos) == 0:
         raise ValueError(f"No videos in {path!r}. Received: 0 videos")
     if recipe.multi_label:
@@ -103,7 +102,7 @@ def read_data_source(recipe, training=True):
     return videos, videos.class_names
 
 
-def make_dataset(recipe, source, clip, start_step=0, training=True):
+def training_stream(recipe, source, clip, start_step=0, training=True):
     """The training stream of `clip` from `start_step` (or the 1-view
     validation set) over a source from `read_data_source`. Returns
     `(dataset, skip_log)`."""
@@ -121,14 +120,12 @@ def make_dataset(recipe, source, clip, start_step=0, training=True):
 def build_model(recipe, class_names):
     """The recipe's zoo model, recording the recipe's clip and class names."""
     kwargs = dict(classes=len(class_names), dropout=recipe.dropout,
-                  sampling=recipe.sampling or None, layout=recipe.layout or None,
-                  nonlocal_mode=recipe.nonlocal_mode,
+                  sampling=recipe.sampling, layout=recipe.layout,
+                  num_nonlocal=recipe.num_nonlocal, nonlocal_mode=recipe.nonlocal_mode,
                   classifier_activation="sigmoid" if recipe.multi_label else "softmax",
                   base_width=recipe.base_width, synchronized_bn=recipe.synchronized_bn,
                   clip=dict(recipe.clip_changes(), class_names=tuple(class_names)))
-    if recipe.num_nonlocal >= 0:
-        kwargs["num_nonlocal"] = recipe.num_nonlocal
-    model = zoo.build(recipe.model, weights=recipe.weights or None, **kwargs)
+    model = zoo.build(recipe.model, weights=recipe.weights, **kwargs)
     if recipe.freeze_bn:
         for layer in keras_private.all_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -178,30 +175,6 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def plot_curves(csv_path, png_path):
-    """Training curves from the CSV log, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = np.genfromtxt(csv_path, delimiter=",", names=True)
-    rows = np.atleast_1d(rows)
-    names = [n for n in rows.dtype.names if n != "epoch"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for name in names:
-        axis = axes[0] if "loss" in name else axes[1]
-        axis.plot(rows["epoch"] + 1, rows[name], marker="o", label=name)
-    axes[0].set_title("loss")
-    axes[1].set_title("metrics")
-    for axis in axes:
-        axis.set_xlabel("checkpoint interval")
-        axis.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=80)
-    plt.close(fig)
-
-
 def _check_resumable(model, path, recipe, class_names):
     """A checkpoint resumes only the run it belongs to: same model, classes
     and, where the recipe sets them, clip settings."""
@@ -222,6 +195,11 @@ def _check_resumable(model, path, recipe, class_names):
 def train(recipe, verbose="auto"):
     """Trains `recipe` (a `Recipe`); returns a summary dict.
 
+    Prepares the run (placement, seeds, the run folder), resumes from its
+    newest checkpoint or builds the model, fits, and writes the outputs
+    (curves, classes). A global mixed-precision policy the recipe sets is
+    restored afterwards.
+
     Args:
         recipe: a `Recipe` (see `training.load_recipe`).
         verbose: as `Model.fit`'s; 0 also leaves out the first line (the
@@ -234,6 +212,19 @@ def train(recipe, verbose="auto"):
         NonFiniteLossError: a non-finite loss (the message names the step; the
             checkpoints written before it are kept).
     """
+    require_tensorflow("training (its tf.data pipelines)")
+    recipe, placement = _prepare(recipe, verbose)
+    with _precision(recipe.mixed_precision):
+        with placement.scope():
+            source, class_names = read_data_source(recipe)  # checked before any step
+            model, start_step, resumed_from = _resume_or_build(recipe, class_names)
+        stopper = _fit(model, recipe, placement, source, start_step, resumed_from, verbose)
+    return _write_outputs(model, recipe, class_names, stopper, resumed_from, start_step)
+
+
+def _prepare(recipe, verbose):
+    """Places the run, seeds it, makes its folder; returns `(recipe, placement)`
+    (a worker's recipe writes to its own sub-folder)."""
     if recipe.steps % recipe.checkpoint_every:
         raise ValueError(
             f"`steps` must be a multiple of `checkpoint_every`. Received: steps={recipe.steps}, "
@@ -242,9 +233,7 @@ def train(recipe, verbose="auto"):
     placement = distribution.place(recipe.strategy, recipe.model_shards)
     keras.utils.set_random_seed(recipe.seed)
     if recipe.deterministic and keras.backend.backend() == "tensorflow":
-        tf.config.experimental.enable_op_determinism()
-    if recipe.mixed_precision != "float32":
-        keras.mixed_precision.set_global_policy(f"mixed_{recipe.mixed_precision}")
+        require_tensorflow("training").config.experimental.enable_op_determinism()
     if verbose != 0:
         print(f"training {recipe.model} on {placement.describe()}", flush=True)
     check_batch(recipe.batch_size, placement.replicas)
@@ -253,58 +242,65 @@ def train(recipe, verbose="auto"):
         # Every worker saves (saving reads distributed variables together);
         # only the chief's files are the run's, the others go to a sub-folder.
         recipe = dataclasses.replace(recipe, output_dir=os.path.join(recipe.output_dir, worker))
-    folder = os.path.join(recipe.output_dir, "checkpoints")
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(os.path.join(recipe.output_dir, "checkpoints"), exist_ok=True)
     with open(os.path.join(recipe.output_dir, "recipe.json"), "w") as f:
         json.dump(vars(recipe), f, indent=1)
+    return recipe, placement
 
-    start_step, resumed_from = 0, None
-    with placement.scope():
-        source, class_names = read_data_source(recipe)  # checked before any step
-        model = None
-        for step, path in checkpoints(folder):
-            try:
-                model = load_checkpoint(path)
-            except Exception as error:  # noqa: BLE001 -- an unreadable file: try an older one
-                logger.warning("cannot load checkpoint %s (%s); trying an older one", path, error)
-                continue
-            _check_resumable(model, path, recipe, class_names)
-            start_step, resumed_from = step, path
-            break
-        if model is None:
-            model = build_model(recipe, class_names)
-            compile_model(model, recipe)
-    if resumed_from is None and placement.strategy is not None and (
-            placement.strategy is not tf.distribute.get_strategy()):
-        # Initializers draw other values under a tf.distribute strategy: start
-        # from the weights the seed gives without one, so a run's start does
-        # not depend on where it runs.
-        keras.utils.set_random_seed(recipe.seed)
-        with tf.distribute.get_strategy().scope():
-            template = build_model(recipe, class_names)
-        model.set_weights(template.get_weights())
-        del template
-    if resumed_from:
-        message = f"resuming from {resumed_from} at step {start_step} of {recipe.steps}"
+
+@contextlib.contextmanager
+def _precision(mixed_precision):
+    """The recipe's mixed-precision policy while the run builds and trains."""
+    previous = keras.config.dtype_policy()
+    if mixed_precision != "float32":
+        keras.config.set_dtype_policy(f"mixed_{mixed_precision}")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _resume_or_build(recipe, class_names):
+    """`(model, start_step, resumed_from)`: the newest checkpoint of the run
+    that opens, or a new compiled model."""
+    folder = os.path.join(recipe.output_dir, "checkpoints")
+    for step, path in checkpoints(folder):
+        try:
+            model = load_checkpoint(path)
+        except Exception as error:  # noqa: BLE001 -- an unreadable file: try an older one
+            logger.warning("cannot load checkpoint %s (%s); trying an older one", path, error)
+            continue
+        _check_resumable(model, path, recipe, class_names)
+        message = f"resuming from {path} at step {step} of {recipe.steps}"
         logger.warning(message)
         print(message, flush=True)
+        return model, step, path
+    model = build_model(recipe, class_names)
+    compile_model(model, recipe)
+    return model, 0, None
+
+
+def _fit(model, recipe, placement, source, start_step, resumed_from, verbose):
+    """Runs `fit` from `start_step` to `recipe.steps`; returns the stopper."""
     clip = zoo.preprocessing_spec(model)
-    dataset, skip_log = make_dataset(recipe, source, clip, start_step)
+    dataset, skip_log = training_stream(recipe, source, clip, start_step)
     validation = None
     if recipe.val_data:
-        validation, _ = make_dataset(recipe, read_data_source(recipe, training=False)[0], clip,
-                                     training=False)
-
-    writer = CheckpointWriter(folder, recipe.checkpoint_every, recipe.keep_checkpoints)
+        validation, _ = training_stream(recipe, read_data_source(recipe, training=False)[0],
+                                        clip, training=False)
+    writer = CheckpointWriter(os.path.join(recipe.output_dir, "checkpoints"),
+                              recipe.checkpoint_every, recipe.keep_checkpoints)
     stopper = StopOnNonFiniteLoss(recipe.checkpoint_every, writer)
-    csv_path = os.path.join(recipe.output_dir, "log.csv")
     callbacks = [
         stopper, writer,
-        keras.callbacks.CSVLogger(csv_path, append=bool(resumed_from)),
+        keras.callbacks.CSVLogger(os.path.join(recipe.output_dir, "log.csv"),
+                                  append=bool(resumed_from)),
         keras.callbacks.TensorBoard(os.path.join(recipe.output_dir, "tensorboard")),
         data.SkippedVideosReport(skip_log),
     ]
     if placement.strategy is not None:
+        from keras_nonlocal.training.strategy import prepare_fit
+
         prepare_fit(model, dataset, placement.strategy)
     with warnings.catch_warnings():
         # The training stream is endless; only the validation set, read to
@@ -314,8 +310,15 @@ def train(recipe, verbose="auto"):
                   initial_epoch=start_step // recipe.checkpoint_every,
                   steps_per_epoch=recipe.checkpoint_every, validation_data=validation,
                   callbacks=callbacks, verbose=verbose, shuffle=False)  # the stream is shuffled
+    return stopper
+
+
+def _write_outputs(model, recipe, class_names, stopper, resumed_from, start_step):
+    folder = os.path.join(recipe.output_dir, "checkpoints")
+    csv_path = os.path.join(recipe.output_dir, "log.csv")
     if os.path.exists(csv_path) and os.path.getsize(csv_path):
-        plot_curves(csv_path, os.path.join(recipe.output_dir, "curves.png"))
+        plot_curves({recipe.model: csv_path}, os.path.join(recipe.output_dir, "curves.png"),
+                    recipe.checkpoint_every, x_label="step")
     with open(os.path.join(recipe.output_dir, "classes.txt"), "w") as f:
         f.write("\n".join(class_names) + "\n")
     if stopper.bad_step is not None:

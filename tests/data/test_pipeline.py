@@ -106,7 +106,7 @@ def test_both_pipelines_cut_the_window_the_seed_draws(tmp_path):
     files, _ = data.video_dataset(videos, **common)
     records, _ = data.tfrecord_dataset(str(tmp_path / "tfr" / "*.tfrecord"), num_classes=1,
                                        **common)
-    seeds = iter(data.pipeline._element_seeds(2, True))
+    seeds = iter(data.stream.element_seeds(2, True))
     flips = 0
     for (from_file, _), (from_record, _), seed in zip(files.take(8), records.take(8), seeds):
         box, flip = data.augment.train_window(seed, 48, 64, SMALL.crop_size,

@@ -9,12 +9,16 @@ from keras_nonlocal.data import augment
 from keras_nonlocal.data import sampling
 
 
-def test_train_clip_is_strided_and_inside_the_video(rng):
+def test_train_clip_is_the_drawn_start_then_every_second_frame(rng):
+    """The start is the generator's uniform draw in [0, total - 63]."""
     for _ in range(50):
         total = int(rng.integers(63, 300))
+        state = rng.bit_generator.state
         idx = sampling.train_clip_indices(total, 32, 2, rng)
-        assert len(idx) == 32 and np.all(np.diff(idx) == 2)
-        assert idx[0] >= 0 and idx[-1] < total
+        rng.bit_generator.state = state
+        start = int(rng.integers(0, total - 63 + 1))
+        np.testing.assert_array_equal(idx, start + 2 * np.arange(32))
+        assert idx[-1] < total
 
 
 def test_train_clip_start_covers_every_position(rng):
@@ -70,9 +74,13 @@ def test_train_augment_shapes_ranges_and_seed(rng):
     b = augment.train_augment(clip, seed, crop_size=48, short_side_range=(48, 64)).numpy()
     assert a.shape == (4, 48, 48, 3) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
-    outputs = {augment.train_augment(clip, tf.constant([s, 1], tf.int64), 48, (48, 64)).numpy().tobytes()
-               for s in range(20)}
-    assert len(outputs) > 10  # different seeds, different scales/crops/flips
+    seeds = [tf.constant([s, 1], tf.int64) for s in range(20)]
+    outputs = {augment.train_augment(clip, s, 48, (48, 64)).numpy().tobytes() for s in seeds}
+    windows = set()
+    for s in seeds:
+        box, flip = augment.train_window(s, 60, 80, 48, (48, 64))
+        windows.add((tuple(box.numpy().tolist()), bool(flip)))
+    assert len(outputs) == len(windows) > 10  # one clip per window the seeds draw
 
 
 def test_train_augment_flips_half_the_time():

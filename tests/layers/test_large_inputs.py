@@ -23,21 +23,22 @@ from keras_nonlocal import NonLocal3D
 mode = sys.argv[1]
 x = np.random.default_rng(0).normal(size=(1, 32, 56, 56, 256)).astype("float32")
 inputs = keras.Input(x.shape[1:])
-block = NonLocal3D(mode=mode, subsample=False, kernel_initializer="glorot_uniform")
+# No BN: the training step's forward pass is then the inference one, whose
+# loss can be computed before the step.
+block = NonLocal3D(mode=mode, subsample=False, use_bn=False, kernel_initializer="glorot_uniform")
 h = block(inputs)
 outputs = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling3D()(h * h))
 model = keras.Model(inputs, outputs)
-model.compile(keras.optimizers.SGD(0.01), "mse")  # the real training path
-block.bn.gamma.assign(np.ones(256, "float32"))  # not an identity: theta etc. learn
-before = keras.ops.convert_to_numpy(block.g.kernel).copy()
+model.compile(keras.optimizers.SGD(1e-4), "mse")  # the real training path
+block.out.kernel.assign(np.random.default_rng(1).normal(0, 0.05, (128, 256)).astype("float32"))
+y = np.ones((1, 1), "float32")
+mse = lambda: float(np.mean((keras.ops.convert_to_numpy(model(x)) - y) ** 2))
+before_loss = mse()
 start = time.perf_counter()
-loss = float(np.asarray(model.train_on_batch(x, np.ones((1, 1), "float32"))))
+loss = float(np.asarray(model.train_on_batch(x, y)))
 seconds = time.perf_counter() - start  # includes compiling the step
-after = keras.ops.convert_to_numpy(block.g.kernel)
 print("RESULT " + json.dumps({
-    "loss": loss,
-    "seconds": seconds,
-    "g_kernel_change": float(np.abs(after - before).max()),
+    "loss": loss, "loss_before": before_loss, "loss_after": mse(), "seconds": seconds,
     "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
 }))
 """
@@ -56,7 +57,8 @@ def test_forward_and_backward_on_100k_positions(mode):
     result = json.loads(lines[-1][len("RESULT "):])
     print(f"{mode}: train step {result['seconds']:.0f} s (compile included), "
           f"peak memory {result['peak_gb']:.2f} GB")
-    assert result["loss"] == result["loss"] and result["loss"] < float("inf")
-    assert result["g_kernel_change"] > 0, "no gradient reached the block"
+    # the step's loss is the forward pass's; a step along its gradient lowers it
+    assert abs(result["loss"] - result["loss_before"]) <= 1e-3 * result["loss_before"], result
+    assert result["loss_after"] < result["loss_before"], result
     # 40 GB for the dense map alone; the bounded paths stay far below.
     assert result["peak_gb"] < 16, result

@@ -6,10 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import randomize_weights, to_numpy
+from helpers import MODES, randomize_weights, reference_weights, to_numpy
 from keras_nonlocal import NonLocal1D, NonLocal2D, NonLocal3D
-
-MODES = ["gaussian", "embedded_gaussian", "dot_product", "concatenation"]
+from nonlocal_reference import nonlocal_reference, weights_in_layer_layout
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -104,16 +103,26 @@ def test_keras_file_round_trip(tmp_path, rng, cls, shape):
 
 
 def test_variable_sizes_in_a_functional_model(rng):
+    """One model, inputs of several sizes (odd ones: the 1x2x2 pool drops the
+    last row), each against the NumPy reference."""
     inputs = keras.Input((None, None, None, 8))
-    y, attention = NonLocal3D(name="nl")(inputs, return_attention_scores=True)
+    layer = NonLocal3D(name="nl")
+    y, attention = layer(inputs, return_attention_scores=True)
     model = keras.Model(inputs, [y, attention])
     assert tuple(y.shape) == (None, None, None, None, 8)
     assert tuple(attention.shape) == (None, None, None)
+    randomize_weights(layer, rng)
     for shape in [(1, 2, 4, 4, 8), (2, 5, 7, 6, 8)]:
-        out, att = model(rng.normal(size=shape).astype("float32"))
-        assert tuple(out.shape) == shape
-        keys = shape[1] * (shape[2] // 2) * (shape[3] // 2)  # 1x2x2 subsampling
-        assert tuple(att.shape) == (shape[0], shape[1] * shape[2] * shape[3], keys)
+        x = rng.normal(size=shape).astype("float32")
+        out, att = model(x)
+        z_ref, att_ref = nonlocal_reference(x, reference_weights(layer), "embedded_gaussian",
+                                            pool=(1, 2, 2))
+        np.testing.assert_allclose(to_numpy(out), z_ref, atol=2e-5, rtol=2e-4)
+        positions = shape[1:-1]
+        pooled = (shape[1], shape[2] // 2, shape[3] // 2)
+        np.testing.assert_allclose(
+            to_numpy(att), weights_in_layer_layout(att_ref, positions, pooled, None),
+            atol=2e-5, rtol=2e-4)
 
 
 def test_attention_shapes_per_scope():
@@ -150,12 +159,22 @@ def test_training_step_updates_every_weight(rng, mode):
     assert np.any(to_numpy(moving_mean) != 0), "BN statistics not updated in training"
 
 
-def test_bn_training_and_inference_differ(rng):
+def test_bn_uses_batch_statistics_in_training_and_moving_ones_in_inference(rng):
+    """z = BN(W_z y) + x: with the batch's moments in training, the moving
+    ones in inference (both against NumPy)."""
     x = rng.normal(size=(4, 3, 4, 4, 8)).astype("float32")
-    layer = NonLocal3D()
+    layer = NonLocal3D(residual=False)
     layer.build(x.shape)
     randomize_weights(layer, rng)
-    assert not np.allclose(to_numpy(layer(x, training=True)), to_numpy(layer(x, training=False)))
+    w = reference_weights(layer)
+    np.testing.assert_allclose(to_numpy(layer(x, training=False)),
+                               nonlocal_reference(x, w, "embedded_gaussian", pool=(1, 2, 2),
+                                                  residual=False)[0], atol=2e-5, rtol=2e-4)
+    wz_y = nonlocal_reference(x, w, "embedded_gaussian", pool=(1, 2, 2), residual=False,
+                              use_bn=False)[0]  # W_z y, before the BN
+    axes = (0, 1, 2, 3)
+    expected = (wz_y - wz_y.mean(axes)) / np.sqrt(wz_y.var(axes) + 1e-5) * w["gamma"] + w["beta"]
+    np.testing.assert_allclose(to_numpy(layer(x, training=True)), expected, atol=1e-4, rtol=1e-3)
 
 
 def test_mixed_precision_normalises_in_float32(rng):

@@ -1,12 +1,13 @@
 """SyncBatchNormalization: global-batch statistics over replicas, in two passes."""
 
-import os
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
+
+from helpers import backend_env
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="synchronized BN needs tf.distribute")
@@ -47,7 +48,7 @@ np.save(sys.argv[3], np.stack([layer.moving_mean.numpy(), layer.moving_variance.
 
 def _moments_over_two_replicas(seed, kind, tmp_path):
     out = str(tmp_path / f"{kind}.npy")
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env = backend_env("tensorflow")
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(seed), kind, out], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

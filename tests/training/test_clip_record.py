@@ -9,26 +9,19 @@ recorded 2 / 224).
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import CLIP
-from conftest import tiny_overrides
+from helpers import CLIP
+from helpers import run_cli
+from helpers import tiny_overrides
 from keras_nonlocal import Clip
 from keras_nonlocal import training
 from keras_nonlocal import zoo
 from keras_nonlocal.training.train import build_model
 
-ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", *args], env=ENV,
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture
@@ -43,7 +36,7 @@ def test_the_checkpoint_records_exactly_the_recipe_clip(checkpoint):
 
 def test_evaluate_and_predict_use_it_without_being_told(checkpoint, tiny_videos, tmp_path):
     output = str(tmp_path / "eval.json")
-    done = _cli("evaluate", checkpoint, tiny_videos, "--output", output)
+    done = run_cli("evaluate", checkpoint, tiny_videos, "--output", output)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "instead of the model's" not in done.stdout  # nothing overridden
     results = json.load(open(output))
@@ -52,12 +45,12 @@ def test_evaluate_and_predict_use_it_without_being_told(checkpoint, tiny_videos,
     assert results["clip"] == expected
     assert results["views_per_video"] == 2 and results["videos"] == 8
     video = os.path.join(tiny_videos, "dark", "1.mp4")
-    done = _cli("predict", checkpoint, video)
+    done = run_cli("predict", checkpoint, video)
     assert done.returncode == 0, done.stderr[-3000:]
     names = [part.split()[0] for part in done.stdout.strip().split(": ", 1)[1].split(", ")]
     assert sorted(names) == ["bright", "dark"]  # the class names travel in the model
     # an explicit setting wins, and says so
-    done = _cli("evaluate", checkpoint, tiny_videos, "--output", output, "--frames", "2")
+    done = run_cli("evaluate", checkpoint, tiny_videos, "--output", output, "--frames", "2")
     assert "clip: num_frames = 2 instead of the model's 4" in done.stdout
     assert json.load(open(output))["clip"]["num_frames"] == 2
 
@@ -77,7 +70,7 @@ def test_evaluate_gives_the_exact_top1_of_a_known_answer(checkpoint, tiny_videos
     listing = tmp_path / "list.csv"
     listing.write_text("".join(f"{v},{label}\n" for v, label in zip(videos, labels)))
     output = str(tmp_path / "known.json")
-    done = _cli("evaluate", constant, str(listing), "--output", output)
+    done = run_cli("evaluate", constant, str(listing), "--output", output)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.load(open(output))
     assert results["top1"] == 5 / 8 and results["top5"] == 1.0
@@ -86,7 +79,7 @@ def test_evaluate_gives_the_exact_top1_of_a_known_answer(checkpoint, tiny_videos
 
 
 def test_export_writes_the_clip_beside_the_saved_model(checkpoint, tmp_path):
-    done = _cli("export", checkpoint, str(tmp_path / "saved"))
+    done = run_cli("export", checkpoint, str(tmp_path / "saved"))
     assert done.returncode == 0, done.stderr[-3000:]
     recorded = Clip.from_config(json.load(open(tmp_path / "saved" / "clip.json")))
     assert recorded == Clip(**CLIP, class_names=("bright", "dark"))

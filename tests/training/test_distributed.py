@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import tiny_overrides
+from helpers import backend_env
+from helpers import tiny_overrides
 from keras_nonlocal import training
 
 TWO_CPUS = """
@@ -36,7 +37,7 @@ training.train(training.load_recipe(None, sys.argv[3:]), verbose=0)
 
 
 def _run(overrides):
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env = backend_env("tensorflow")
     return subprocess.run([sys.executable, "-c", TWO_CPUS, *overrides], env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -54,7 +55,7 @@ def _free_ports(count):
 def _run_two_workers(overrides):
     """Two worker processes on loopback; both are killed if one hangs."""
     workers = ",".join(f"localhost:{p}" for p in _free_ports(2))
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env = backend_env("tensorflow")
     procs = [subprocess.Popen([sys.executable, "-c", MULTIWORKER, workers, str(i), *overrides],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(2)]

@@ -11,8 +11,9 @@ import pytest
 import tensorflow as tf
 
 from keras_nonlocal import training
+from helpers import backend_env
 
-ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
+ENV = backend_env("tensorflow")
 
 
 def test_topk_and_per_class_accuracy_by_hand():

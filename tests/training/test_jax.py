@@ -17,28 +17,24 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import tiny_overrides
-from conftest import train_killed_at
+from helpers import backend_env
+from helpers import run_cli
+from helpers import tiny_overrides
+from helpers import train_killed_at
 from keras_nonlocal import training
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
                                 reason="the JAX training path (CI's JAX process)")
-ENV = dict(os.environ, KERAS_BACKEND="jax")
+ENV = backend_env("jax")
 TWO_DEVICES = "--xla_force_host_platform_device_count=2"
 
 
 def _env(**extra):
-    env = dict(ENV)
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+    return backend_env(**{"backend": "jax", **extra})
 
 
 def _cli(*args, env=None, check=True):
-    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", *args], env=env or ENV,
-                          capture_output=True, text=True, timeout=900)
-    if check:
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    return done
+    return run_cli(*args, env=env or ENV, check=check)
 
 
 def _final_weights(output_dir, steps, backend="jax"):

@@ -11,16 +11,13 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import tiny_overrides
-from conftest import train_killed_at
+from helpers import backend_env
+from helpers import run_cli
+from helpers import tiny_overrides
+from helpers import train_killed_at
 from keras_nonlocal import training
 
-ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
-
-
-def _cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", *args], env=ENV,
-                          capture_output=True, text=True, timeout=600, **kwargs)
+ENV = backend_env("tensorflow")
 
 
 def _weights(path):
@@ -68,7 +65,7 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tiny_videos, tmp_path):
     assert not any(item.startswith("dropout=") for item in recipe)
     assert training.load_recipe("finetune_own_videos", recipe).dropout == 0.5
     straight = str(tmp_path / "straight")
-    assert _cli("train", "finetune_own_videos",
+    assert run_cli("train", "finetune_own_videos",
                 *tiny_overrides(tiny_videos, straight, steps=12, dropout=None)).returncode == 0
 
     broken = str(tmp_path / "broken")
@@ -76,7 +73,7 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tiny_videos, tmp_path):
         ["finetune_own_videos", *tiny_overrides(tiny_videos, broken, steps=12, dropout=None)],
         ENV, broken, 4, timeout=300)
     assert steps_done and max(steps_done) < 12, "the kill must land mid-run"
-    resumed = _cli("train", "finetune_own_videos",
+    resumed = run_cli("train", "finetune_own_videos",
                    *tiny_overrides(tiny_videos, broken, steps=12, dropout=None))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stdout and f"at step {max(steps_done)} of 12" in resumed.stdout
@@ -88,7 +85,7 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tiny_videos, tmp_path):
 
 def test_non_finite_loss_stops_and_names_the_step(tiny_videos, tmp_path):
     out = str(tmp_path / "nan")
-    done = _cli("train", "finetune_own_videos",
+    done = run_cli("train", "finetune_own_videos",
                 *tiny_overrides(tiny_videos, out, base_lr=1e12, steps=8))
     assert done.returncode == 3
     assert "Non-finite loss at step" in done.stderr

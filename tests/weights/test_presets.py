@@ -25,10 +25,11 @@ import references
 from keras_nonlocal import zoo
 from keras_nonlocal.weights import readers
 from keras_nonlocal.zoo import presets
+from helpers import backend_env
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="conversions are backend-independent; run once")
-ENV = dict(os.environ, KERAS_BACKEND="tensorflow")
+ENV = backend_env("tensorflow")
 C2D_8X8 = presets.PRESETS["c2d_r50"]["kinetics400_8x8"]
 
 
