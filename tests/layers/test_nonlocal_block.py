@@ -125,14 +125,23 @@ def test_variable_sizes_in_a_functional_model(rng):
             atol=2e-5, rtol=2e-4)
 
 
-def test_attention_shapes_per_scope():
-    layer = NonLocal3D(scope="space")
-    assert layer.compute_output_spec(
-        keras.KerasTensor((2, 4, 6, 6, 8)), return_attention_scores=True
-    )[1].shape == (2, 4, 36, 9)
-    layer = NonLocal3D(scope="time", subsample=(2, 1, 1))
-    _, att = layer(np.zeros((2, 4, 6, 6, 8), "float32"), return_attention_scores=True)
-    assert tuple(att.shape) == (2, 36, 4, 2)
+def test_attention_per_scope_symbolic_and_computed(rng):
+    """The symbolic shapes, and the maps computed, against the reference."""
+    x = rng.normal(size=(2, 4, 6, 6, 8)).astype("float32")
+    for scope, pool, shape in (("space", (1, 2, 2), (2, 4, 36, 9)),
+                               ("time", (2, 1, 1), (2, 36, 4, 2))):
+        layer = NonLocal3D(scope=scope, subsample=pool)
+        spec = layer.compute_output_spec(keras.KerasTensor(x.shape), return_attention_scores=True)
+        assert spec[1].shape == shape
+        layer.build(x.shape)
+        randomize_weights(layer, rng)
+        _, att = layer(x, return_attention_scores=True)
+        _, att_ref = nonlocal_reference(x, reference_weights(layer), "embedded_gaussian",
+                                        pool=pool, scope=scope)
+        pooled = tuple(p // s for p, s in zip(x.shape[1:-1], pool))
+        np.testing.assert_allclose(
+            to_numpy(att), weights_in_layer_layout(att_ref, x.shape[1:-1], pooled, scope),
+            atol=2e-5, rtol=2e-4)
     assert NonLocal2D().compute_output_shape((None, 9, 9, 4)) == (None, 9, 9, 4)
 
 

@@ -104,19 +104,35 @@ def test_nonlocal_placement(depth, num, expected):
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_builder_runs_forward(rng, name):
+    """Its scores are the softmax of its logits: the same network built with
+    `classifier_activation=None` and the same weights (the head random)."""
     model = zoo.build(name, classes=7)
+    logits_model = zoo.build(name, classes=7, classifier_activation=None)
+    logits_model.set_weights(model.get_weights())
     x = rng.integers(0, 256, size=(1, 8, 64, 64, 3)).astype("uint8")
-    probs = to_numpy(model(x, training=False))
-    assert probs.shape == (1, 7)
-    np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
+    probs = to_numpy(model(x, training=False)).astype(np.float64)
+    logits = to_numpy(logits_model(x, training=False)).astype(np.float64)
+    assert np.ptp(logits) > 0
+    expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_variable_input_sizes(rng):
-    model = zoo.nl_i3d_r50(classes=5, classifier_activation=None)
+    """A model of any size computes, at each size, what the model built for
+    that size computes with the same weights (non-trivial blocks)."""
+    model = zoo.nl_i3d_r50(classes=5, classifier_activation=None, base_width=16)
     assert tuple(model.input.shape) == (None, None, None, None, 3)
+    for layer in model.layers:
+        if isinstance(layer, NonLocal3D):
+            layer.bn.gamma.assign(rng.normal(size=layer.bn.gamma.shape).astype("float32"))
     for shape in [(1, 8, 64, 64, 3), (2, 16, 96, 80, 3)]:
-        out = model(rng.uniform(0, 255, size=shape).astype("float32"))
-        assert tuple(out.shape) == (shape[0], 5)
+        x = rng.uniform(0, 255, size=shape).astype("float32")
+        fixed = zoo.nl_i3d_r50(classes=5, classifier_activation=None, base_width=16,
+                               input_shape=shape[1:])
+        fixed.set_weights(model.get_weights())
+        expected = to_numpy(fixed(x))
+        np.testing.assert_allclose(to_numpy(model(x)), expected,
+                                   atol=1e-4 * np.abs(expected).max())
 
 
 def test_include_top_false_gives_features():
