@@ -4,7 +4,7 @@ from keras_nonlocal.clip import Clip
 
 __version__ = "0.1.0"
 __all__ = ["Clip", "NonLocal1D", "NonLocal2D", "NonLocal3D", "PaperSGD", "VideoPreprocessing",
-           "__version__"]
+           "__version__", "insert_nonlocal"]
 
 from keras_nonlocal.extras import missing_backend_message
 
@@ -30,4 +30,5 @@ else:
     from keras_nonlocal.layers import NonLocal2D
     from keras_nonlocal.layers import NonLocal3D
     from keras_nonlocal.layers import VideoPreprocessing
+    from keras_nonlocal.models.insertion import insert_nonlocal
     from keras_nonlocal.optimizers import PaperSGD

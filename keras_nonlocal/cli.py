@@ -4,7 +4,7 @@ Argument parsing needs no Keras backend, so `--help` works on an install
 without one; a command that needs one says which extra to install. The
 commands run on any backend's install (`[jax]`, `[torch]`) except those
 that need TensorFlow (training, `evaluate` and `make-tfrecords` read data
-through tf.data, `export` writes a SavedModel), which say so.
+through tf.data; `export`'s converters are TensorFlow's), which say so.
 """
 
 import argparse
@@ -150,11 +150,69 @@ def _evaluate(args):
     print(f"results: {output}")
 
 
+def _placed_model(spec, strategy):
+    """The model of `spec` loaded under `strategy`'s placement (so a batch
+    splits over its devices), and the placement."""
+    from keras_nonlocal.training.distribution import place
+
+    placement = place(strategy)
+    with placement.scope():
+        model = _load_model(spec)
+    return model, placement
+
+
+def _features(args):
+    from keras_nonlocal import data
+    from keras_nonlocal import features
+
+    model, placement = _placed_model(args.model, args.strategy)
+    videos = data.find_videos(args.videos, root=args.root)
+    print(f"features of {len(videos)} videos on {placement.describe()}", flush=True)
+    result = features.write_features(
+        model, videos, args.out, overwrite=args.overwrite, layer=args.layer,
+        pooling=None if args.pooling == "none" else args.pooling, hop=args.hop,
+        crops=args.crops, short_side=args.short_side, batch_size=args.batch_size,
+        decoders=args.decoders, placement=placement, progress=not args.quiet,
+        engine=args.engine)
+    print(f"features of {len(result['written'])} videos written to {args.out}, "
+          f"{len(result['kept'])} kept from an earlier run, {len(result['skipped'])} skipped")
+    for path, error in sorted(result["skipped"].items()):
+        print(f"  skipped {path}: {error}")
+    if result["skipped"] and not (result["written"] or result["kept"]):
+        raise ValueError(f"No video could be read. Received: {args.videos}")
+
+
+def _timeline(args, model):
+    from keras_nonlocal import data
+    from keras_nonlocal import timeline
+
+    if args.output and len(args.videos) > 1:
+        raise ValueError(f"--output names one file; give one video, or none (each timeline "
+                         f"goes next to its video). Received: {len(args.videos)} videos")
+    names = data.read_class_names(args.classes) if args.classes else None
+    for path in args.videos:
+        windows = timeline.predict_timeline(model, path, top=args.top, class_names=names,
+                                            clip=_clip_changes(args), hop=args.hop)
+        output = args.output or os.path.splitext(path)[0] + "_timeline.json"
+        timeline.write_timeline(windows, output)
+        picture = timeline.plot_timeline(windows, os.path.splitext(output)[0] + ".png",
+                                         classes=min(args.top, 5), title=os.path.basename(path))
+        print(f"{path}: {len(windows)} windows -> {output}, {picture}")
+        for entry in windows:
+            best = entry["top"][0]
+            print(f"  {entry['start']:8.2f}-{entry['end']:8.2f} s  {best['class']} "
+                  f"{best['score']:.3f}")
+
+
 def _predict(args):
     from keras_nonlocal import data
     from keras_nonlocal import training
 
     model = _load_model(args.checkpoint)
+    if args.timeline:
+        return _timeline(args, model)
+    if args.hop is not None or args.output:
+        raise ValueError("--hop and --output go with --timeline. Received: no --timeline")
     names = data.read_class_names(args.classes) if args.classes else None
     results = training.predict(model, args.videos, clip=_clip_changes(args), class_names=names)
     for path in args.videos:
@@ -166,12 +224,20 @@ def _predict(args):
 
 
 def _export(args):
-    from keras_nonlocal import training
+    from keras_nonlocal import export
 
     model = _load_model(args.checkpoint)
-    training.export_saved_model(model, args.out_dir)
-    print(f"SavedModel written to {args.out_dir} (signature 'serve': uint8 clips -> scores; "
-          "the clip record in clip.json)")
+    export.export(model, args.out, format=args.format, frames=args.frames, size=args.size)
+    record = export.clip_record_path(args.out, args.format)
+    print(f"{args.format} written to {args.out} (uint8 clips in, the model's outputs out, any "
+          f"batch; the clip record in {record})")
+    try:
+        difference, scale = export.verify(args.out, args.format, model)
+    except ModuleNotFoundError as error:
+        print(f"not checked: its runtime ({error.name}) is not installed")
+        return
+    print(f"checked in {export.RUNTIMES[args.format]} against Keras on 2 random clips: max "
+          f"|difference| {difference:.2g} (outputs up to {scale:.3g})")
 
 
 def _visualize(args):
@@ -183,9 +249,15 @@ def _visualize(args):
         if args.model not in zoo.list_models():
             raise ValueError(f"--set applies to zoo names only. Received: {args.options}")
         kwargs = _builder_options(args.model, args.options)
+    preprocess = None
+    if args.preprocess == "caffe":
+        import keras
+
+        preprocess = keras.applications.resnet.preprocess_input
     paths = visualize.visualize(
         args.model, args.videos, args.out, block=args.block, queries=args.query,
-        top_k=args.top_k, mode=args.mode, clip=_clip_changes(args), **kwargs)
+        top_k=args.top_k, mode=args.mode, clip=_clip_changes(args), preprocess=preprocess,
+        **kwargs)
     print(f"{len(paths)} attention pictures in {args.out}:")
     for path in paths:
         print(f"  {path}")
@@ -273,17 +345,59 @@ def build_parser():
     clip_args(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
-    predict = commands.add_parser("predict", help="top-5 classes of videos")
+    predict = commands.add_parser(
+        "predict", help="top-5 classes of videos, or of every window along them (--timeline)")
     predict.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET "
                          "(e.g. nl_i3d_r50:kinetics400)")
     predict.add_argument("videos", nargs="+")
     predict.add_argument("--classes", help="class names file (default: the model's classes)")
+    predict.add_argument("--timeline", action="store_true",
+                         help="the model's clip slid over each video: top classes per window, "
+                              "as JSON or CSV, and a PNG")
+    predict.add_argument("--top", type=int, default=5, help="classes per video or window (5)")
+    predict.add_argument("--hop", type=int,
+                         help="--timeline: frames between windows (default frames x stride)")
+    predict.add_argument("--output", help="--timeline: the .json or .csv file (default "
+                         "<video>_timeline.json; the PNG beside it)")
     clip_args(predict)
     predict.set_defaults(func=_predict)
 
-    export = commands.add_parser("export", help="a SavedModel taking uint8 clips")
+    feats = commands.add_parser(
+        "features", help="features of whole videos, one row per window, as .npy + .json; "
+                         "resumable")
+    feats.add_argument("model", help="a .keras checkpoint, or MODEL:PRESET")
+    feats.add_argument("videos", nargs="+",
+                       help="folders (walked recursively), list files, or video files")
+    feats.add_argument("--out", required=True, help="output folder")
+    feats.add_argument("--root", help="folder a list's relative paths start from")
+    feats.add_argument("--hop", type=int, help="frames between windows (default frames x stride)")
+    feats.add_argument("--crops", type=int, choices=(1, 3), default=1,
+                       help="crops per window, averaged (1: the centre)")
+    feats.add_argument("--short-side", type=int,
+                       help="test short side and crop side (default: the model's)")
+    feats.add_argument("--layer", help="the stage, a Keras layer name (default the res5 output)")
+    feats.add_argument("--pooling", choices=("avg", "max", "none"), default="avg")
+    feats.add_argument("--batch-size", type=int, default=4, help="windows per model call (4)")
+    feats.add_argument("--decoders", type=int, default=2, help="videos decoded at once (2)")
+    feats.add_argument("--engine", choices=("threads", "tf.data"), default="threads",
+                       help="who decodes: Python threads (any install) or a tf.data pipeline")
+    feats.add_argument("--strategy", default="auto",
+                       help="devices: a training strategy name (auto: every device there is)")
+    feats.add_argument("--overwrite", action="store_true", help="redo videos already written")
+    feats.add_argument("--quiet", action="store_true", help="no progress bar")
+    feats.set_defaults(func=_features)
+
+    export = commands.add_parser(
+        "export", help="a SavedModel, ONNX or LiteRT file taking uint8 clips, checked in its "
+                       "runtime")
     export.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET")
-    export.add_argument("out_dir")
+    export.add_argument("out", help="a folder (saved_model) or a file (.onnx, .tflite)")
+    export.add_argument("--format", choices=("saved_model", "onnx", "litert"),
+                        default="saved_model")
+    export.add_argument("--frames", type=int,
+                        help="onnx / litert: frames per clip (default: the model's)")
+    export.add_argument("--size", type=int,
+                        help="onnx / litert: the square side (default: the model's test side)")
     export.set_defaults(func=_export)
 
     convert = commands.add_parser(
@@ -299,8 +413,12 @@ def build_parser():
 
     vis = commands.add_parser(
         "visualize", help="what a non-local block attends to, as PNGs (the paper's Figure 3)")
-    vis.add_argument("model", help="a .keras model or a zoo name (random weights)")
-    vis.add_argument("videos", nargs="+")
+    vis.add_argument("model", help="a .keras model or a zoo name (random weights; nl_resnet50 "
+                     "and nl_resnet101 take images)")
+    vis.add_argument("videos", nargs="+", help="videos (images for an image model)")
+    vis.add_argument("--preprocess", choices=("none", "caffe"), default="none",
+                     help="an image model's input: caffe = keras.applications.resnet's "
+                          "preprocess_input (for nl_resnet50/101); none: as read")
     vis.add_argument("--out", required=True, help="folder of the PNGs")
     vis.add_argument("--block", help="a non-local block's name (default: the first)")
     vis.add_argument("--mode", choices=("arrows", "heatmap"), default="arrows")

@@ -18,6 +18,23 @@ def node_shapes(layer):
     return tuple(node.input_tensors[0].shape), tuple(node.output_tensors[0].shape)
 
 
+def graph_calls(model, layer):
+    """The nodes (calls) of `layer` in `model`'s own graph (`_nodes_by_depth`).
+
+    A layer shared by two functional models (as `insert_nonlocal` shares
+    them) has the nodes of both in `layer._inbound_nodes`, and `layer.output`
+    is its first model's; no public API says which node is whose.
+    """
+    return [node for nodes in getattr(model, "_nodes_by_depth", {}).values() for node in nodes
+            if node.operation is layer]
+
+
+def output_in(model, layer):
+    """`layer`'s output tensor in `model`'s graph (see `graph_calls`)."""
+    calls = graph_calls(model, layer)
+    return calls[0].outputs[0] if calls else layer.output
+
+
 def all_layers(model):
     """Every layer of `model`, nested sublayers included (`_flatten_layers`):
     `model.layers` lists only the top level, not e.g. a NonLocal3D's BN."""

@@ -7,6 +7,9 @@ from keras_nonlocal import visualize, zoo
 
 model = zoo.nl_c2d_r50(base_width=8, classes=2, clip={"num_frames": 8, "crop_size": 64})
 visualize.visualize(model, "video.mp4", "attention/", block="conv3_block4_nonlocal")
+images = zoo.nl_resnet50(input_shape=(224, 224, 3))            # a 2D block, on images
+visualize.visualize(images, ["cat.jpg"], "attention/",
+                    preprocess=keras.applications.resnet.preprocess_input)
 ```
 """
 
@@ -150,21 +153,44 @@ def load_clip(path, clip):
         raise ValueError(f"Cannot read the video: {error}. Received: path={path!r}") from error
 
 
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def load_image(path, size=None):
+    """An image file as uint8 RGB `(H, W, 3)`, resized (bilinear) to `size`
+    `(height, width)` when given (Pillow, matplotlib's own dependency)."""
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        raise ValueError(f"Image not found. Received: path={path!r}")
+    image = Image.open(path).convert("RGB")
+    if size is not None:
+        image = image.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
 def visualize(model, videos, output_dir, block=None, queries=None, top_k=20, mode="arrows",
-              clip=None, **build_kwargs):
-    """Writes one attention PNG per clip (see `plot_attention()`).
+              clip=None, preprocess=None, **build_kwargs):
+    """Writes one attention PNG per clip or image (see `plot_attention()`).
 
     Args:
-        model: a model with non-local blocks, a non-local layer, a `.keras`
-            path, a zoo name (built with random weights and `build_kwargs`)
-            or `"name:preset"` (published weights, e.g. `"nl_i3d_r50:kinetics400"`).
-        videos: video paths, or an array of clips / layer inputs (with or
-            without the batch axis).
+        model: a model with non-local blocks (a video model, or an image
+            model such as `zoo.nl_resnet50` or one made by
+            `insert_nonlocal`), a non-local layer, a `.keras` path, a zoo
+            name (built with random weights and `build_kwargs`) or
+            `"name:preset"` (published weights, e.g. `"nl_i3d_r50:kinetics400"`).
+        videos: video paths (image paths for an image model), or an array of
+            clips / images / layer inputs (with or without the batch axis).
         output_dir: folder of the PNGs, `<video or clipN>_<block>_<mode>.png`.
         block, queries, top_k, mode: as in `attention_maps()`/`plot_attention()`.
         clip: how clips are read from video files: `None` for the model's
             own clip (frames, stride, crop size), a dict of changes to it
             (printed), or a `keras_nonlocal.Clip`.
+        preprocess: applied to the batch before the model (e.g.
+            `keras.applications.resnet.preprocess_input` for keras.applications'
+            ResNets, which take preprocessed images); the pictures show the
+            images as given. Default none (the zoo's video models normalise
+            their input themselves).
 
     Returns:
         The paths of the PNGs.
@@ -173,17 +199,24 @@ def visualize(model, videos, output_dir, block=None, queries=None, top_k=20, mod
 
     model = _resolve_model(model, build_kwargs)
     names = [videos] if isinstance(videos, (str, os.PathLike)) else videos
-    if isinstance(names, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in names):
-        if isinstance(model, NonLocalBase):
-            raise ValueError("A bare non-local layer takes arrays, not video files. "
-                             f"Received: videos={names!r}")
+    files = isinstance(names, (list, tuple)) and all(isinstance(v, (str, os.PathLike))
+                                                     for v in names)
+    if files and isinstance(model, NonLocalBase):
+        raise ValueError("A bare non-local layer takes arrays, not video files. "
+                         f"Received: videos={names!r}")
+    if files and len(model.inputs[0].shape) == 4:  # an image model
+        size = tuple(model.inputs[0].shape[1:3])
+        clips = np.stack([load_image(p, None if None in size else size) for p in names])
+        names = [os.path.splitext(os.path.basename(os.fspath(p)))[0] for p in names]
+    elif files:
         clip = zoo.resolve_clip(model, clip)
         clips = np.stack([load_clip(p, clip) for p in names])
         names = [os.path.splitext(os.path.basename(os.fspath(p)))[0] for p in names]
     else:
         clips = _batched(model, videos)
         names = [f"clip{i}" for i in range(len(clips))]
-    info = attention_maps(model, clips, block)
+    inputs = clips if preprocess is None else np.asarray(preprocess(np.array(clips, "float32")))
+    info = attention_maps(model, inputs, block)
     os.makedirs(output_dir, exist_ok=True)
     paths = []
     for i, name in enumerate(names):
@@ -321,11 +354,11 @@ def _resolve_model(model, build_kwargs):
     if model in zoo.list_models():
         return zoo.build(model, **dict({"weights": None}, **build_kwargs))
     name, sep, preset = model.partition(":")
-    if sep and name in zoo.list_models() and not os.path.isfile(model):
+    if sep and name in zoo.list_models("video") and not os.path.isfile(model):
         return zoo.build(name, weights=preset, **build_kwargs)  # published weights
     if build_kwargs:
         raise ValueError(f"Builder arguments apply to zoo names only. Received: {build_kwargs}")
     if not os.path.isfile(model):
-        raise ValueError(f"Not a .keras file nor a zoo name ({', '.join(zoo.list_models())}). "
+        raise ValueError(f"Not a .keras file nor a zoo name ({', '.join(zoo.list_models('video'))}). "
                          f"Received: model={model!r}")
     return keras.saving.load_model(model, compile=False)

@@ -7,6 +7,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from helpers import WINDOW_CLIP  # noqa: E402
+from helpers import WINDOW_VIDEOS  # noqa: E402
+
 # Every test draws fresh random inputs and weights from its own generator,
 # seeded from the test's id; set KERAS_NONLOCAL_TEST_SEED to draw others.
 BASE_SEED = int(os.environ.get("KERAS_NONLOCAL_TEST_SEED", "0"))
@@ -16,3 +19,42 @@ BASE_SEED = int(os.environ.get("KERAS_NONLOCAL_TEST_SEED", "0"))
 def rng(request):
     seed = zlib.crc32(request.node.nodeid.encode()) ^ BASE_SEED
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def window_model(tmp_path_factory):
+    """A `.keras` NL-C2D (base width 8, 3 classes) with non-trivial blocks."""
+    import keras
+
+    from keras_nonlocal import NonLocal3D
+    from keras_nonlocal import zoo
+
+    keras.utils.set_random_seed(7)
+    model = zoo.nl_c2d_r50(classes=3, base_width=8,
+                           clip=dict(WINDOW_CLIP, class_names=("red", "green", "blue")))
+    rng = np.random.default_rng(7)
+    for layer in model.layers:
+        if isinstance(layer, NonLocal3D):
+            layer.bn.gamma.assign(rng.normal(0, 1, layer.bn.gamma.shape).astype("float32"))
+    # a classifier whose scores are far from 0 and 1 (timelines compare them)
+    sample = rng.integers(0, 256, (4, 4, 32, 32, 3)).astype("float32")
+    scale = float(np.std(keras.ops.convert_to_numpy(zoo.feature_model(model)(sample))))
+    kernel, bias = model.get_layer("predictions").get_weights()
+    model.get_layer("predictions").set_weights(
+        [rng.normal(0, 1, kernel.shape).astype("float32") / (scale * 16), bias])
+    path = str(tmp_path_factory.mktemp("window_model") / "nl_c2d.keras")
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def window_videos(tmp_path_factory):
+    """A folder of videos shorter than, as long as, and longer than a window."""
+    import video_factory as vf
+
+    root = tmp_path_factory.mktemp("window_videos")
+    for name, frames in WINDOW_VIDEOS.items():
+        os.makedirs((root / name).parent, exist_ok=True)
+        extra = dict(b_frames=2) if name.endswith(".avi") else {}
+        vf.write_video(str(root / name), frames, width=32, height=32, **extra)
+    return str(root)

@@ -175,3 +175,36 @@ def train_killed_at(args, env, output_dir, step, timeout):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     return [s for s, _ in training.checkpoints(os.path.join(output_dir, "checkpoints"))]
+
+
+def prefill_keras_cache(monkeypatch, folder, model, filename, key):
+    """keras.applications' download cache holding `model`'s weights as
+    `filename`, with the file's SHA-256 given as `key`'s expected hash: the
+    real download code then loads it (the real ImageNet files cannot be
+    fetched on the test machines). Returns the file's path."""
+    import hashlib
+
+    import h5py
+    from keras.src.applications import resnet as keras_resnet
+    from keras.src.backend import config
+    from keras.src.legacy.saving import legacy_h5_format
+
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    path = folder / "models" / filename
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(config, "_KERAS_DIR", str(folder))
+    monkeypatch.setitem(keras_resnet.WEIGHTS_HASHES, key, (digest, digest))
+    return path
+
+
+# A tiny NL-C2D and videos of 32 x 32 frames, for the tests of a model slid
+# over whole videos (features, timelines; fixtures `window_model` and
+# `window_videos` in conftest.py): at the clip's test side of 32 the crop is
+# the whole frame, so a window's frames can be decoded independently and
+# compared exactly.
+WINDOW_CLIP = dict(num_frames=4, frame_stride=2, eval_short_side=32, crop_size=32,
+                   short_side_min=32, short_side_max=32)
+# name -> frames; the window spans 7 frames, the default hop is 8.
+WINDOW_VIDEOS = {"short.mp4": 5, "exact.mp4": 7, "long/long.mp4": 30, "long/b_frames.avi": 23}

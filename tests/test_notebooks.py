@@ -19,7 +19,7 @@ from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 from jupyter_client.manager import KernelManager  # noqa: E402
 
 COLAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "colab")
-NOTEBOOKS = ("layers_tour", "finetune_nl_i3d", "visualize_attention")
+NOTEBOOKS = ("layers_tour", "finetune_nl_i3d", "visualize_attention", "nonlocal_in_any_model")
 BADGE = "https://colab.research.google.com/github/keras-nonlocal/keras_nonlocal/blob/main/colab/{}.ipynb"
 CELL_TIMEOUT = 300
 KERNEL = "keras-nonlocal-test"
@@ -161,7 +161,16 @@ def test_finetune_nl_i3d_runs(tmp_path):
     assert "16 training videos in 2 classes" in text
     assert "replica(s), global batch 4" in text
     assert "different:" in text and "same:" in text  # the prediction
-    assert _images(nb) == 2
+    # the 4 validation videos of 16 frames joined: 64 frames, windows of 4 x 2 back to back
+    # (hop 8), the last starting at 56 (56 + 6 <= 63): 8 rows of 256, window 1 at 0.32 s
+    assert "long.mp4: 8 windows x 256 features" in text
+    assert "frames 8-14: 0.32-0.60 s" in text
+    assert "timeline of 8 windows" in text
+    _png(run / "timeline.png")
+    assert len(open(run / "timeline.csv").read().splitlines()) == 1 + 8 * 2
+    difference = float(text.split("max |difference| from Keras ")[1].split()[0])
+    assert difference < 1e-4
+    assert _images(nb) == 3
 
 
 def test_visualize_attention_runs(tmp_path):
@@ -176,4 +185,23 @@ def test_visualize_attention_runs(tmp_path):
     for picture in pictures:
         _png(run / "pictures" / picture)
     assert "non-local blocks: [" in text
+    assert _images(nb) == 2
+
+
+def test_nonlocal_in_any_model_runs(tmp_path):
+    """Random weights here (the ImageNet file cannot be fetched); the
+    machinery, not the accuracy: insertion, fine-tuning, pictures."""
+    nb, text = run_notebook(
+        "nonlocal_in_any_model", tmp_path, WEIGHTS=None, IMAGE_SIZE=64, NUM_IMAGES=(32, 8),
+        BATCH_SIZE=8, STEPS=2, OUTPUT_DIR="runs/nl")
+    assert "NonLocal2D on 1024 channels, 2,103,808 new weights; output change at insertion: " \
+        "0.0e+00" in text
+    assert "test accuracy: " in text
+    run = tmp_path / "runs" / "nl"
+    assert os.path.isfile(run / "nl_resnet50_same_colour.keras")
+    pictures = sorted(os.listdir(run / "attention"))
+    assert pictures == ["clip0_conv4_block5_nonlocal_arrows.png",
+                        "clip0_conv4_block5_nonlocal_heatmap.png"]
+    for picture in pictures:
+        _png(run / "attention" / picture)
     assert _images(nb) == 2

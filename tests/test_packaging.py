@@ -144,6 +144,13 @@ def _commands_on_a_jax_only_install(command, env, tmp_path):
     assert done.returncode == 0 and os.listdir(tmp_path / "pictures"), done.stderr[-2000:]
     done = run("tour", "--quick")
     assert done.returncode == 0, done.stderr[-2000:]
+    done = run("features", "tiny.keras", "video.mp4", "--out", "features", "--quiet")
+    assert done.returncode == 0, done.stderr[-2000:]
+    import numpy as np
+
+    assert np.load(tmp_path / "features" / "video.npy").shape == (2, 256)  # 20 frames, hop 8
+    done = run("predict", "tiny.keras", "video.mp4", "--timeline")
+    assert done.returncode == 0 and "2 windows" in done.stdout, done.stderr[-2000:]
     for args, what in ((["evaluate", "tiny.keras", str(tmp_path)], "evaluate"),
                        (["train", "demo_nl_c2d"], "training"),
                        (["export", "tiny.keras", "saved"], "SavedModel export")):

@@ -147,3 +147,37 @@ def test_bad_input(tmp_path, rng, tiny_model, video, capsys):
     assert cli.main(["visualize", "nl_c2d_r50", video, "--out", str(tmp_path), "--set",
                      "base_width=8", "--frames", "4", "--size", "64", "--block", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: Unknown block. Available: conv3_block2")
+
+
+def test_an_inserted_2d_block_on_image_files(tmp_path, rng, capsys):
+    """An image CNN with a block inserted (`insert_nonlocal`), saved as
+    `.keras`, pictured on PNG files through the CLI; the maps are the
+    block's own attention on the CNN's features of the preprocessed images."""
+    from PIL import Image
+
+    from keras_nonlocal import insert_nonlocal
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c2")(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    model = insert_nonlocal(keras.Model(inputs, outputs), "c2", subsample=False)
+    paths = []
+    for i in range(2):
+        paths.append(str(tmp_path / f"image{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(paths[-1])
+    saved = str(tmp_path / "cnn.keras")
+    model.save(saved)
+    assert cli.main(["visualize", saved, *paths, "--out", str(tmp_path / "pictures"),
+                     "--preprocess", "caffe", "--mode", "heatmap"]) == 0
+    assert sorted(os.listdir(tmp_path / "pictures")) == [
+        "image0_c2_nonlocal_heatmap.png", "image1_c2_nonlocal_heatmap.png"]
+    images = np.stack([vis.load_image(p, (32, 32)) for p in paths]).astype("float32")
+    batch = keras.applications.resnet.preprocess_input(images.copy())
+    info = vis.attention_maps(model, batch, "c2_nonlocal")
+    assert info["grid"] == (1, 8, 8) and info["attention"].shape == (2, 64, 64)
+    features = keras.Model(model.inputs[0], model.get_layer("c2_nonlocal").input)(batch)
+    _, attention = model.get_layer("c2_nonlocal")(features, return_attention_scores=True)
+    np.testing.assert_allclose(info["attention"], keras.ops.convert_to_numpy(attention),
+                               rtol=1e-6)
+    np.testing.assert_allclose(info["attention"].sum(-1), 1.0, rtol=1e-5)  # softmax rows

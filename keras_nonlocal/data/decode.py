@@ -142,6 +142,76 @@ def _crop_graph(frame, box, size):
     return graph
 
 
+def _numbered(container, stream, start_pts, frames_per_tick):
+    """(frame index, frame) of the frames decoded from where the container
+    stands: the index from the timestamp (counted from `start_pts`), else
+    one more than the last."""
+    position = None
+    for frame in container.decode(stream):
+        if frame.pts is not None:
+            position = int(round((frame.pts - start_pts) * frames_per_tick))
+        elif position is None:
+            position = 0
+        else:
+            position += 1
+        yield position, frame
+
+
+def _start_pts(container, stream, info):
+    if info is not None and info.first_pts is not None:
+        return info.first_pts
+    first = _first_frame(container, stream) if info is None else None
+    if first is not None:
+        return first.pts
+    return stream.start_time or 0
+
+
+def _to_rgb(frame, size):
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    return frame.to_ndarray(format="rgb24", height=int(size[0]), width=int(size[1]),
+                            interpolation="BILINEAR")
+
+
+def iter_frames(path, size=None, wanted=None, info=None):
+    """Decodes a video from its first frame to its last, one frame at a time.
+
+    Memory stays that of one frame whatever the video's length: this is
+    the reader of `data.iter_windows` (features over whole videos).
+
+    Args:
+        path: the video file.
+        size: optional `(height, width)`, as in `read_frames` (the same
+            scaling: a frame read here equals the frame `read_frames` reads).
+        wanted: optional `wanted(index) -> bool`: frames it refuses are
+            decoded (they must be) but not converted, and yielded as None.
+        info: the file's `probe()` result, if the caller has it.
+
+    Yields:
+        `(index, frame)`: frame uint8 `(H, W, 3)` RGB (or None), in order.
+
+    Raises:
+        VideoError: the file cannot be opened or decoded.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path)
+            start_pts = _start_pts(container, stream, info)
+            container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+            last = -1
+            for position, frame in _numbered(container, stream, start_pts,
+                                             float(stream.time_base) * _fps(stream)):
+                if position <= last:  # a repeated timestamp: the frame is shown once
+                    continue
+                last = position
+                keep = wanted is None or wanted(position)
+                yield position, _to_rgb(frame, size) if keep else None
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, MemoryError) as error:
+        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
+
+
 def read_frames(path, indices, size=None, info=None, box=None):
     """Decodes the frames at `indices` (any order, repeats allowed).
 
@@ -179,24 +249,11 @@ def read_frames(path, indices, size=None, info=None, box=None):
             stream = _video_stream(container, path)
             fps = _fps(stream)
             base = float(stream.time_base)
-            if info is not None:
-                start_pts = info.first_pts
-            else:
-                first = _first_frame(container, stream)
-                start_pts = None if first is None else first.pts
-            if start_pts is None:
-                start_pts = stream.start_time or 0
+            start_pts = _start_pts(container, stream, info)
             target = start_pts + int(wanted[0] / fps / base)  # the keyframe before the first
             container.seek(target, stream=stream, backward=True, any_frame=False)
-            position = None
             graph = None
-            for frame in container.decode(stream):
-                if frame.pts is not None:
-                    position = int(round((frame.pts - start_pts) * base * fps))
-                elif position is None:
-                    position = 0
-                else:
-                    position += 1
+            for position, frame in _numbered(container, stream, start_pts, base * fps):
                 if position in wanted and position not in found:
                     if box is not None:
                         if graph is None:
@@ -209,12 +266,8 @@ def read_frames(path, indices, size=None, info=None, box=None):
                                 f"{frame.height} {frame.format.name})")
                         graph.push(frame)
                         found[position] = graph.pull().to_ndarray()
-                    elif size is None:
-                        found[position] = frame.to_ndarray(format="rgb24")
                     else:
-                        found[position] = frame.to_ndarray(
-                            format="rgb24", height=int(size[0]), width=int(size[1]),
-                            interpolation="BILINEAR")
+                        found[position] = _to_rgb(frame, size)
                 last = position
                 if position >= wanted[-1]:
                     break

@@ -189,3 +189,57 @@ def read_videos(source, root=None, class_names=None):
     if "," not in head and " " in head.strip():
         return read_slowfast_list(source, root=root, class_names=class_names)
     return read_csv_list(source, root=root, class_names=class_names)
+
+
+def find_videos(inputs, root=None):
+    """Unlabelled videos to run a model over (`keras-nonlocal features`).
+
+    Args:
+        inputs: a path or a list of them: a folder (walked recursively for
+            `VIDEO_EXTENSIONS`), a list file (`.txt` / `.csv`: the first
+            field of each line a video path, relative to `root` or else to
+            the list's folder; a header line without a video is skipped), or
+            a video file.
+        root: the folder a list's relative paths start from.
+
+    Returns:
+        `[(path, name)]`, in order, duplicates dropped: `name` is where the
+        video's outputs go, its path relative to the folder it was found in
+        (a list's root; a file given alone: its file name).
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    found, seen = [], set()
+
+    def add(path, name):
+        if os.path.abspath(path) not in seen:
+            seen.add(os.path.abspath(path))
+            found.append((path, name))
+
+    for item in map(str, inputs):
+        if os.path.isdir(item):
+            for folder, subfolders, files in sorted(os.walk(item)):
+                subfolders.sort()
+                for name in sorted(files):
+                    if name.lower().endswith(VIDEO_EXTENSIONS):
+                        path = os.path.join(folder, name)
+                        add(path, os.path.relpath(path, item))
+        elif item.lower().endswith(VIDEO_EXTENSIONS):
+            if not os.path.isfile(item):
+                raise ValueError(f"Video not found. Received: {item!r}")
+            add(item, os.path.basename(item))
+        elif os.path.isfile(item):
+            base = root or os.path.dirname(os.path.abspath(item))
+            with open(item) as f:
+                for line in f:
+                    field = line.strip().replace("\t", ",").split(",")[0].split(" ")[0]
+                    if not field.lower().endswith(VIDEO_EXTENSIONS):
+                        continue
+                    add(_resolve(field, base), field if not os.path.isabs(field)
+                        else os.path.basename(field))
+        else:
+            raise ValueError(f"Not a folder, a video list or a video file. Received: {item!r}")
+    if not found:
+        raise ValueError(f"No videos ({', '.join(VIDEO_EXTENSIONS)}) in {list(inputs)}. "
+                         f"Received: {list(inputs)!r}")
+    return found

@@ -7,6 +7,7 @@ from keras_nonlocal import keras_private
 from keras_nonlocal.layers import implementation
 from keras_nonlocal.layers import pairwise
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
+from keras_nonlocal.layers.pooling import max_pool_3d
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 from keras_nonlocal.settings import check_choice
 
@@ -273,8 +274,11 @@ class NonLocalBase(keras.layers.Layer):
         return z
 
     def _pool(self, x):
-        pooled = ops.max_pool(ops.cast(x, implementation.pool_dtype(x.dtype, self.rank)),
-                              self.pool_size, strides=self.pool_size, padding="valid")
+        x_pool = ops.cast(x, implementation.pool_dtype(x.dtype, self.rank))
+        if self.rank == 3:  # as 2D pools: exportable to LiteRT (layers/pooling.py)
+            pooled = max_pool_3d(x_pool, self.pool_size, self.pool_size)
+        else:
+            pooled = ops.max_pool(x_pool, self.pool_size, strides=self.pool_size, padding="valid")
         return ops.cast(pooled, x.dtype)
 
     def _pairwise(self, kernel, q, k, v):
@@ -286,8 +290,8 @@ class NonLocalBase(keras.layers.Layer):
         if self.mode == "concatenation":
             inner = self.concat_project.kernel.shape[0] // 2
             w = ops.cast(self.concat_project.kernel, q.dtype)
-            a = ops.matmul(q, w[:inner])[..., 0]
-            b = ops.matmul(k, w[inner:])[..., 0]
+            a = ops.squeeze(ops.matmul(q, w[:inner]), -1)
+            b = ops.squeeze(ops.matmul(k, w[inner:]), -1)
             if kernel == "dense":
                 return pairwise.dense_concatenation(a, b, v)
             return pairwise.sorted_concatenation(a, b, v), None

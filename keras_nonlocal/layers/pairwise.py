@@ -226,7 +226,7 @@ def concatenation_attention_map(a, b):
     """
     a = ops.cast(a, "float32")
     b = ops.cast(b, "float32")
-    f = ops.relu(a[:, :, None] + b[:, None, :])
+    f = ops.relu(ops.expand_dims(a, 2) + ops.expand_dims(b, 1))  # no new-axis slices: LiteRT
     return f / ops.cast(ops.shape(b)[1], "float32")
 
 

@@ -14,6 +14,7 @@ from keras_nonlocal.layers import NonLocal3D
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
+from keras_nonlocal.models.insertion import block_name
 from keras_nonlocal.settings import check_choice
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -38,8 +39,9 @@ def inflation_pattern(depth):
     )
 
 
-# Non-local blocks after these residual blocks (0-based), per stage. The
-# layer after block b (0-based) of stage resK is named convK_block{b+1}_nonlocal.
+# Non-local blocks after these residual blocks (0-based), per stage: after
+# the layer convK_block{b+1}_out, named convK_block{b+1}_nonlocal
+# (`nonlocal_after` names the layers; `insertion.block_name` the blocks).
 NONLOCAL_POSITIONS = {
     50: {
         # "right before the last residual block of res4"
@@ -57,6 +59,22 @@ NONLOCAL_POSITIONS = {
         10: {"res3": [0, 1, 2, 3], "res4": [1, 5, 9, 13, 17, 21]},
     },
 }
+
+
+
+
+def nonlocal_after(depth, num_nonlocal):
+    """The layers (`convK_blockB_out`) after which the paper puts its
+    `num_nonlocal` blocks in a ResNet of `depth` (`NONLOCAL_POSITIONS`); the
+    same names in keras.applications' ResNets."""
+    if depth not in NONLOCAL_POSITIONS:
+        raise ValueError(f"`depth` must be 50 or 101. Received: depth={depth!r}")
+    if num_nonlocal and num_nonlocal not in NONLOCAL_POSITIONS[depth]:
+        raise ValueError(f"`num_nonlocal` must be 0, 1, 5 or 10. Received: "
+                         f"num_nonlocal={num_nonlocal!r}")
+    stages = NONLOCAL_POSITIONS[depth].get(num_nonlocal, {})
+    return [f"conv{stage[3:]}_block{b + 1}_out" for stage in ("res3", "res4")
+            for b in stages.get(stage, ())]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +152,7 @@ def video_resnet(
     architecture=None,
     clip=None,
     include_top=True,
+    pooling=None,
     classes=400,
     dropout=0.5,
     classifier_activation="softmax",
@@ -150,6 +169,10 @@ def video_resnet(
             and the rest of the record go into the `VideoPreprocessing`
             layer the model starts with). Defaults to `Clip()`.
         include_top: add global average pooling, dropout and the classifier.
+        pooling: with `include_top=False`, what the model returns: `None`
+            the res5 feature map `(batch, T', H', W', C)`, `"avg"` or
+            `"max"` its global average or maximum `(batch, C)` (the
+            features the classifier reads for `"avg"`).
         classes: number of classes of the classifier.
         dropout: dropout rate before the classifier.
         classifier_activation: activation of the classifier, `None` for logits.
@@ -165,6 +188,7 @@ def video_resnet(
         A `keras.Model`.
     """
     arch = architecture or Architecture()
+    check_pooling(pooling)
     if input_shape is None:
         input_shape = (None, None, None, 3)
     input_shape = tuple(input_shape)
@@ -185,7 +209,7 @@ def video_resnet(
     x = builder.max_pool(x, (pk, 3, 3), (ps, 2, 2), "pool1_pool")
 
     pattern = inflation_pattern(arch.depth)
-    nonlocal_at = NONLOCAL_POSITIONS[arch.depth].get(arch.num_nonlocal, {})
+    nonlocal_at = set(nonlocal_after(arch.depth, arch.num_nonlocal))
     nl_kwargs = dict(mode=arch.nonlocal_mode, synchronized_bn=synchronized_bn)
     if arch.nonlocal_kwargs.get("scope") == "time":
         nl_kwargs["subsample"] = False
@@ -202,8 +226,8 @@ def video_resnet(
                 stride_on=arch.stride_on,
                 name=f"conv{stage + 2}_block{b + 1}",
             )
-            if b in nonlocal_at.get(f"res{stage + 2}", ()):
-                x = NonLocal3D(**nl_kwargs, name=f"conv{stage + 2}_block{b + 1}_nonlocal")(x)
+            if f"conv{stage + 2}_block{b + 1}_out" in nonlocal_at:
+                x = NonLocal3D(**nl_kwargs, name=block_name(f"conv{stage + 2}_block{b + 1}_out"))(x)
         if stage == 0 and arch.pool2_temporal is not None:
             k2, s2 = arch.pool2_temporal
             x = builder.max_pool(x, (k2, 1, 1), (s2, 1, 1), "pool2_pool")
@@ -217,7 +241,26 @@ def video_resnet(
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
             dtype="float32" if classifier_activation == "softmax" else None,
         )(x)
+    elif pooling is not None:
+        x = global_pool(x, pooling)
     return keras.Model(inputs, x, name=name or "video_resnet")
+
+
+POOLINGS = (None, "avg", "max")
+
+
+def check_pooling(pooling):
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+
+
+def global_pool(x, pooling, name=None):
+    """`x` `(batch, T, H, W, C)` pooled over time and space (`"avg"` or
+    `"max"`) in float32 (a half-precision mean of thousands of positions
+    loses digits), named `avg_pool` / `max_pool` unless `name` says."""
+    check_pooling(pooling)
+    layer = keras.layers.GlobalAveragePooling3D if pooling == "avg" else keras.layers.GlobalMaxPooling3D
+    return layer(name=name or f"{pooling}_pool", dtype="float32")(x)
 
 
 class _Builder:

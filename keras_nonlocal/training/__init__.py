@@ -1,7 +1,7 @@
-"""Training, evaluation, prediction and export of zoo models.
+"""Training, evaluation and prediction of zoo models (export: `keras_nonlocal.export`).
 
-Importing it needs no TensorFlow; training and `evaluate` (tf.data) and
-SavedModel export do, and say so. `make_strategy` (tf.distribute) is
+Importing it needs no TensorFlow; training and `evaluate` (tf.data) do, and
+say so. `make_strategy` (tf.distribute) is
 imported on first use.
 """
 
@@ -11,7 +11,6 @@ from keras_nonlocal.training.checkpoints import load_checkpoint
 from keras_nonlocal.training.evaluate import average_per_video
 from keras_nonlocal.training.evaluate import classification_metrics
 from keras_nonlocal.training.evaluate import evaluate
-from keras_nonlocal.training.evaluate import export_saved_model
 from keras_nonlocal.training.evaluate import mean_average_precision
 from keras_nonlocal.training.evaluate import predict
 from keras_nonlocal.training.recipe import Recipe
@@ -21,7 +20,7 @@ from keras_nonlocal.training.train import NonFiniteLossError
 from keras_nonlocal.training.train import train
 
 __all__ = ["NonFiniteLossError", "PaperSGD", "Recipe", "average_per_video", "checkpoints",
-           "classification_metrics", "evaluate", "export_saved_model", "list_recipes",
+           "classification_metrics", "evaluate", "list_recipes",
            "load_checkpoint", "load_recipe", "make_strategy", "mean_average_precision",
            "predict", "train"]
 

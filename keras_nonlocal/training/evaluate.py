@@ -1,8 +1,8 @@
-"""Multi-view evaluation (paper 4.1), prediction and SavedModel export.
+"""Multi-view evaluation (paper 4.1) and prediction.
 
 `evaluate` reads the data through the tf.data pipelines (TensorFlow
 needed); `predict` decodes the views in NumPy and runs on any backend's
-install; `export_saved_model` needs TensorFlow.
+install.
 """
 
 import json
@@ -203,24 +203,3 @@ def predict(model, paths, clip=None, class_names=None, top=5, print_fn=print):
         best = np.argsort(-score)[:top]
         results[path] = [(names[i], float(score[i])) for i in best]
     return results
-
-
-def export_saved_model(model, path):
-    """A SavedModel whose `serve` signature takes uint8 clips (batch, T, H, W, 3)
-    and returns the class scores (TF Serving, `tf.saved_model.load`). The
-    model's clip record (frames, stride, views, normalisation, class names)
-    is written beside it as `clip.json`, for the serving side's sampler."""
-    tf = require_tensorflow("SavedModel export")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-
-    def serve(clips):
-        return model(tf.cast(clips, "float32"), training=False)
-
-    archive.add_endpoint(
-        name="serve", fn=serve,
-        input_signature=[tf.TensorSpec(model.input.shape, tf.uint8, name="clips")])
-    archive.write_out(path)
-    with open(os.path.join(path, "clip.json"), "w") as f:
-        json.dump(zoo.preprocessing_spec(model).get_config(), f, indent=1)
-    return path

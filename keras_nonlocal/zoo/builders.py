@@ -16,6 +16,7 @@ import keras
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.models.video_resnet import Architecture
+from keras_nonlocal.models.video_resnet import nonlocal_after
 from keras_nonlocal.models.video_resnet import video_resnet
 from keras_nonlocal.weights.imagenet import IMAGENET_NORMALIZATION
 from keras_nonlocal.weights.inflation import inflate
@@ -38,6 +39,25 @@ def build(name, **kwargs):
     return model_info(name).builder(**kwargs)
 
 
+def nonlocal_layers(name, num_nonlocal=None):
+    """The layers after which zoo model `name` puts its non-local blocks.
+
+    `insert_nonlocal(model, after=nonlocal_layers(...))` builds the same
+    network from the model without blocks: `nonlocal_layers("nl_i3d_r50")`
+    into `i3d_r50` gives `nl_i3d_r50` (its layer names and parameters).
+
+    Args:
+        name: a zoo name (`list_models()`).
+        num_nonlocal: 1, 5 or 10 (the paper's placements); default the
+            model's own (5 for the NL video models, 1 for the image ones).
+
+    Returns:
+        Layer names, e.g. `["conv3_block2_out", "conv3_block4_out", ...]`.
+    """
+    info = model_info(name)
+    return nonlocal_after(info.depth, info.num_nonlocal if num_nonlocal is None else num_nonlocal)
+
+
 def create(name, **kwargs):
     """What every builder does: the zoo model `name` built with `kwargs`
     (`options.ModelOptions`); see any builder's docs."""
@@ -46,6 +66,10 @@ def create(name, **kwargs):
     if options.classes is not None and not options.include_top:
         raise ValueError("`classes` sets the classifier, which include_top=False leaves out. "
                          f"Received: include_top=False, classes={options.classes!r}")
+    if options.pooling is not None and options.include_top:
+        raise ValueError("`pooling` says what a model without its classifier returns; use it "
+                         f"with include_top=False. Received: pooling={options.pooling!r}, "
+                         "include_top=True")
     classes = DEFAULT_CLASSES if options.classes is None else options.classes
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be a positive int. Received: classes={classes!r}")
@@ -59,7 +83,7 @@ def create(name, **kwargs):
                   include_preprocessing=options.include_preprocessing,
                   synchronized_bn=options.synchronized_bn, name=options.name)
     model = video_resnet(architecture, clip=clip, include_top=options.include_top,
-                         classes=classes, input_shape=options.input_shape, **common)
+                         pooling=options.pooling, classes=classes, input_shape=options.input_shape, **common)
     source.load(model, lambda: video_resnet(architecture, clip=source.clip or clip,
                                             classes=DEFAULT_CLASSES, **common))
     return model

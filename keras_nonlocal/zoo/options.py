@@ -23,6 +23,7 @@ class ModelOptions:
     weights: object = None
     classes: int = None
     include_top: bool = True
+    pooling: str = None
     input_shape: tuple = None
     clip: object = None
     sampling: str = None
@@ -62,6 +63,9 @@ ARGUMENT_DOCS = dict(
             preset and another size, everything but the classifier is loaded
             (fine-tuning).""",
     include_top="add pooling, dropout and the classifier.",
+    pooling="""with `include_top=False`: `None` (the res5 feature map), `"avg"`
+            (its global average: the features the classifier reads) or
+            `"max"`. `zoo.feature_model()` takes any stage.""",
     input_shape="""`(T, H, W, 3)`; default any size (testing is fully
             convolutional).""",
     clip="""the `keras_nonlocal.Clip` the model is for, or a dict of

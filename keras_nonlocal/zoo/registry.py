@@ -18,8 +18,10 @@ class ModelInfo:
         title: in words (`"NL-I3D ResNet-50"`).
         depth: 50 or 101.
         inflate: `None` (C2D) or the default inflation (`"3x1x1"`).
-        num_nonlocal: non-local blocks by default (0 or 5).
+        num_nonlocal: non-local blocks by default (0, 1 or 5).
         builder: the function that builds it.
+        kind: `"video"` (the video ResNets) or `"image"` (keras.applications'
+            ResNets with a block).
     """
 
     name: str
@@ -28,26 +30,39 @@ class ModelInfo:
     inflate: str
     num_nonlocal: int
     builder: object = None
+    kind: str = "video"
 
 
 MODELS = {}
 
 
-def register(depth, inflate, num_nonlocal):
+KINDS = ("video", "image")
+
+
+def register(depth, inflate, num_nonlocal, kind="video"):
     """Adds the decorated builder to the registry under its function name."""
 
     def add(builder):
-        kind = ("NL-" if num_nonlocal else "") + ("I3D" if inflate else "C2D")
-        MODELS[builder.__name__] = ModelInfo(builder.__name__, f"{kind} ResNet-{depth}", depth,
-                                             inflate, num_nonlocal, builder)
+        family = ("NL-" if num_nonlocal else "") + (
+            "ResNet" if kind == "image" else ("I3D" if inflate else "C2D"))
+        title = f"{family}-{depth}" if kind == "image" else f"{family} ResNet-{depth}"
+        MODELS[builder.__name__] = ModelInfo(builder.__name__, title, depth, inflate,
+                                             num_nonlocal, builder, kind)
         return builder
 
     return add
 
 
-def list_models():
-    """Names of every builder, for `zoo.build(name)`."""
-    return sorted(MODELS)
+def list_models(kind=None):
+    """Names of the builders, for `zoo.build(name)`.
+
+    Args:
+        kind: `None` (all), `"video"` (the C2D / I3D video ResNets) or
+            `"image"` (`nl_resnet50`, `nl_resnet101`).
+    """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"`kind` must be None, 'video' or 'image'. Received: kind={kind!r}")
+    return sorted(name for name, info in MODELS.items() if kind in (None, info.kind))
 
 
 def model_info(name):

@@ -102,7 +102,7 @@ def test_nonlocal_placement(depth, num, expected):
         assert layer.input is model.get_layer(name + "_out").output
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", zoo.list_models("video"))
 def test_every_builder_runs_forward(rng, name):
     """Its scores are the softmax of its logits: the same network built with
     `classifier_activation=None` and the same weights (the head random)."""

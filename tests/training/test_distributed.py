@@ -139,3 +139,40 @@ def test_tpu_path_without_a_tpu():
 
     assert training.make_strategy("auto") is tf.distribute.get_strategy()
 
+
+
+TWO_CPU_FEATURES = """
+import sys, numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from keras_nonlocal import features
+from keras_nonlocal.training.distribution import place
+placement = place("mirrored")
+print("REPLICAS", placement.replicas)
+with placement.scope():
+    model = keras.saving.load_model(sys.argv[1], compile=False)
+rows = {r.name: r.outputs for r in features.extract_features(model, sys.argv[2],
+                                                             placement=placement, batch_size=3)}
+np.savez(sys.argv[3], **rows)
+"""
+
+
+def test_features_split_over_mirrored_replicas(window_model, window_videos, tmp_path):
+    """`keras-nonlocal features`' engine under MirroredStrategy on 2 logical
+    CPUs: the model loaded in its scope, each batch (3 windows, padded to 4)
+    split over both replicas, the same rows as one device."""
+    from keras_nonlocal import features
+
+    out = str(tmp_path / "rows.npz")
+    done = subprocess.run([sys.executable, "-c", TWO_CPU_FEATURES, window_model, window_videos,
+                           out], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "REPLICAS 2" in done.stdout
+    single = keras.saving.load_model(window_model, compile=False)
+    expected = {r.name: r.outputs for r in features.extract_features(single, window_videos)}
+    rows = np.load(out)
+    assert sorted(rows.files) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(rows[name], value, rtol=1e-5,
+                                   atol=1e-5 * np.abs(value).max())

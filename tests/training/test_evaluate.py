@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_nonlocal import export
 from keras_nonlocal import training
 from helpers import backend_env
 
@@ -101,7 +102,7 @@ def test_export_round_trip(trained, tmp_path, rng):
     _, checkpoint = trained
     model = keras.saving.load_model(checkpoint, compile=False)
     path = str(tmp_path / "saved")
-    training.export_saved_model(model, path)
+    export.export(model, path)
     served = tf.saved_model.load(path)
     clips = rng.integers(0, 256, size=(2, 4, 32, 32, 3)).astype("uint8")
     expected = model(clips.astype("float32"), training=False)

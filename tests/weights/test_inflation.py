@@ -5,14 +5,13 @@ with random (non-trivial) weights itself; the download test pre-fills
 Keras' cache with such a file and gives Keras its hash.
 """
 
-import hashlib
 import os
 
-import h5py
 import keras
 import numpy as np
 import pytest
 
+from helpers import prefill_keras_cache
 from helpers import to_numpy
 from keras_nonlocal import zoo
 from keras_nonlocal.weights import inflate, inflate_kernel
@@ -142,19 +141,9 @@ def test_imagenet_download_path_with_prefilled_cache(tmp_path, rng, monkeypatch)
     """weights='imagenet' runs the real keras.applications download code;
     the cache is pre-filled with a file made here and Keras is given its
     hash (a stand-in for the real ImageNet file, which cannot be fetched)."""
-    from keras.src.applications import resnet as keras_resnet
-    from keras.src.backend import config
-    from keras.src.legacy.saving import legacy_h5_format
-
     model_2d = _random_resnet(50, rng)
-    cache = tmp_path / "keras_home"
-    (cache / "models").mkdir(parents=True)
-    path = cache / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
-    with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model_2d)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(config, "_KERAS_DIR", str(cache))
-    monkeypatch.setitem(keras_resnet.WEIGHTS_HASHES, "resnet50", (digest, digest))
+    path = prefill_keras_cache(monkeypatch, tmp_path / "keras_home", model_2d,
+                               "resnet50_weights_tf_dim_ordering_tf_kernels.h5", "resnet50")
 
     model = zoo.c2d_r50(weights="imagenet", classes=1000, classifier_activation=None,
                         input_shape=(4, SIZE, SIZE, 3))

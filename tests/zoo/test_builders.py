@@ -19,7 +19,7 @@ def test_every_builder_shows_every_option_and_refuses_others():
     from keras_nonlocal.zoo.options import ModelOptions
 
     fields = [f for f in inspect.signature(ModelOptions).parameters]
-    for name in zoo.list_models():
+    for name in zoo.list_models("video"):
         builder = zoo.model_info(name).builder
         shown = list(inspect.signature(builder).parameters)
         expected = [f for f in fields if f != "inflate" or "i3d" in name]

@@ -1,0 +1,391 @@
+"""Features over whole videos: a model's clip slid over each video, one row per window.
+
+The window rule is `data.windows`'. Decoding (PyAV, into NumPy: no
+TensorFlow needed) runs in background threads and overlaps the model;
+windows of several videos share a batch; with a `strategy`, every device
+it offers takes part of each batch (tf.distribute on TensorFlow,
+keras.distribution on JAX).
+
+Example:
+
+```python
+from keras_nonlocal import features, zoo
+
+model = zoo.nl_i3d_r50(weights="kinetics400")
+for video in features.extract_features(model, ["a.mp4", "b.mp4"]):
+    video.outputs.shape       # (windows, 2048)
+    video.windows[0].start    # seconds
+summary = features.write_features(model, "videos/", "features/")
+```
+"""
+
+import collections
+import glob
+import json
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+
+from keras_nonlocal import zoo
+from keras_nonlocal.data import windows as windows_lib
+from keras_nonlocal.data.decode import VideoError
+from keras_nonlocal.data.decode import probe
+from keras_nonlocal.data.skips import SkipLog
+from keras_nonlocal.data.sources import find_videos
+from keras_nonlocal.extras import require_tensorflow
+
+VideoResult = collections.namedtuple("VideoResult",
+                                     ["path", "name", "outputs", "windows", "fps", "error"])
+VideoResult.__doc__ = """One video's outputs: `outputs` `(windows, ...)` float32
+(the model's output per window, averaged over its crops), `windows` its
+`data.Window`s, `fps`; or `error` (a message; the rest None) when the video
+could not be read."""
+
+_DONE = object()
+ENGINES = ("threads", "tf.data")
+
+
+def _video_items(videos):
+    if isinstance(videos, (str, os.PathLike)):
+        return find_videos(videos)
+    items = []
+    for video in videos:
+        if isinstance(video, (tuple, list)):
+            items.append((str(video[0]), str(video[1])))
+        else:
+            items.extend(find_videos(video))
+    return items
+
+
+def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None, batch_size=4,
+                   decoders=2, placement=None, progress=False, engine="threads"):
+    """Runs `model` on every window of every video; one result per video.
+
+    Args:
+        model: a zoo model, or a model made from one (`zoo.feature_model`).
+        videos: a folder, a list file, video files, or `(path, name)` pairs
+            (see `data.find_videos`).
+        clip: changes to the model's clip (a dict) or a `Clip`; default the
+            model's own (frames, stride, test short side).
+        hop: frames between window starts (default `num_frames * stride`).
+        crops: 1 (centre) or 3 crops per window, averaged.
+        short_side: the test short side (default the clip's).
+        batch_size: windows per model call (every call has this many: the
+            last is padded, so the model compiles once).
+        decoders: videos decoded at once, each in its own thread.
+        placement: a `training.distribution.Placement` (its strategy or
+            distribution splits each batch over its devices); the model must
+            have been built or loaded under it.
+        progress: a progress bar (videos, windows, rate, ETA).
+        engine: who decodes: `"threads"` (Python threads, any install) or
+            `"tf.data"` (an interleaved `tf.data` pipeline of the same
+            PyAV reader, `decoders` videos at once; TensorFlow needed).
+
+    Yields:
+        A `VideoResult` per video, as soon as its last window is computed
+        (in input order with one decoder; unreadable videos with `error`).
+    """
+    clip = zoo.resolve_clip(model, clip, print_fn=None)
+    windows_lib.check_hop(hop)
+    if crops not in (1, 3):
+        raise ValueError(f"`crops` must be 1 or 3. Received: crops={crops!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
+    items = _video_items(videos)
+    call = _model_call(model, placement, batch_size * crops)
+    bar = _Progress(len(items)) if progress else None
+    decoded = queue.Queue(maxsize=4 * batch_size)
+    stop = threading.Event()
+    next_video = iter(enumerate(items))
+    lock = threading.Lock()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                decoded.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def video(index):
+        """The queue items of one video, in order."""
+        path = items[index][0]
+        try:
+            fps, count = probe(path).fps, 0
+            for window, views in windows_lib.iter_windows(path, clip, hop=hop, crops=crops,
+                                                          short_side=short_side):
+                yield ("window", index, count, window, views)
+                count += 1
+            yield ("end", index, count, fps)
+        except VideoError as error:
+            yield ("error", index, str(error))
+
+    def decode():
+        try:
+            while not stop.is_set():
+                with lock:
+                    entry = next(next_video, None)
+                if entry is None:
+                    return
+                for item in video(entry[0]):
+                    put(item)
+        except BaseException as error:  # a bug, not a bad video: the caller sees it
+            put(("crash", error))
+        finally:
+            put(_DONE)
+
+    def decode_with_tf_data():
+        try:
+            for item in _tf_data_items(video, len(items), decoders):
+                if stop.is_set():
+                    return
+                put(item)
+        except BaseException as error:
+            put(("crash", error))
+        finally:
+            put(_DONE)
+
+    if engine not in ENGINES:
+        raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
+    if engine == "tf.data":
+        threads = [threading.Thread(target=decode_with_tf_data, daemon=True, name="tf.data")]
+    else:
+        threads = [threading.Thread(target=decode, daemon=True, name=f"decoder-{i}")
+                   for i in range(max(1, min(decoders, len(items))))]
+    for thread in threads:
+        thread.start()
+    states = {}
+    pending = []
+    running = len(threads)
+
+    def state(index):
+        return states.setdefault(index, dict(windows={}, outputs={}, total=None, fps=None))
+
+    def finished():
+        for index in sorted(states):
+            s = states[index]
+            if s["total"] is not None and len(s["outputs"]) == s["total"]:
+                del states[index]
+                path, name = items[index]
+                order = range(s["total"])
+                yield VideoResult(path, name, np.stack([s["outputs"][k] for k in order]),
+                                  [s["windows"][k] for k in order], s["fps"], None)
+
+    def run_batch():
+        views = np.concatenate([v for _, _, v in pending])
+        outputs = call(views)
+        outputs = outputs.reshape((len(pending), crops) + outputs.shape[1:]).mean(axis=1)
+        for (index, k, _), row in zip(pending, outputs):
+            if index in states:
+                states[index]["outputs"][k] = row
+        if bar:
+            bar.windows(len(pending))
+        pending.clear()
+
+    try:
+        while running or pending:
+            try:
+                item = decoded.get(timeout=0.1) if running else None
+            except queue.Empty:
+                item = None
+            if item is None:
+                if pending:
+                    run_batch()
+            elif item is _DONE:
+                running -= 1
+            elif item[0] == "crash":
+                raise item[1]
+            elif item[0] == "window":
+                _, index, k, window, views = item
+                state(index)["windows"][k] = window
+                pending.append((index, k, views))
+                if len(pending) == batch_size:
+                    run_batch()
+            elif item[0] == "end":
+                _, index, total, fps = item
+                state(index).update(total=total, fps=fps)
+            else:
+                _, index, message = item
+                states.pop(index, None)
+                path, name = items[index]
+                if bar:
+                    bar.video()
+                yield VideoResult(path, name, None, None, None, message)
+            for result in finished():
+                if bar:
+                    bar.video()
+                yield result
+    finally:
+        stop.set()
+        if bar:
+            bar.close()
+
+
+def _tf_data_items(video, count, decoders):
+    """The items of `video(index)` for every index, read through an
+    interleaved tf.data pipeline (`decoders` videos at once)."""
+    tf = require_tensorflow("engine='tf.data'")
+    kinds = ("window", "end", "error")
+
+    def encoded(index):
+        for item in video(int(index)):
+            kind, index, *rest = item
+            views, first, last, start, end, number, text = \
+                np.zeros((0, 0, 0, 0, 3), np.uint8), 0, 0, 0.0, 0.0, 0, ""
+            if kind == "window":
+                number, window, views = rest
+                first, last, start, end = window
+            elif kind == "end":
+                number, start = rest  # start: the frame rate
+            else:
+                text = rest[0]
+            yield (kinds.index(kind), index, number, first, last, start, end, views, text)
+
+    signature = tuple(tf.TensorSpec((), dtype) for dtype in
+                      (tf.int32, tf.int64, tf.int64, tf.int64, tf.int64, tf.float64, tf.float64)) \
+        + (tf.TensorSpec((None, None, None, None, 3), tf.uint8), tf.TensorSpec((), tf.string))
+    dataset = tf.data.Dataset.range(count).interleave(
+        lambda i: tf.data.Dataset.from_generator(encoded, args=(i,), output_signature=signature),
+        cycle_length=max(1, decoders), num_parallel_calls=max(1, decoders), deterministic=False)
+    for kind, index, number, first, last, start, end, views, text in \
+            dataset.prefetch(2).as_numpy_iterator():
+        kind, index, number = kinds[kind], int(index), int(number)
+        if kind == "window":
+            window = windows_lib.Window(int(first), int(last), float(start), float(end))
+            yield ("window", index, number, window, views)
+        elif kind == "end":
+            yield ("end", index, number, float(start))
+        else:
+            yield ("error", index, text.decode())
+
+
+def _model_call(model, placement, views):
+    """`views -> outputs` in float32 NumPy, always at `views` clips a call
+    (padded; rounded up to the replicas), on the placement's devices."""
+    import keras
+
+    replicas = placement.replicas if placement is not None else 1
+    size = -(-views // replicas) * replicas
+
+    def call(x):
+        n = len(x)
+        if n < size:
+            x = np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])
+        if replicas > 1:
+            out = model.predict(x, batch_size=size, verbose=0)
+        else:
+            out = model.predict_on_batch(x)
+        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)[:n]
+
+    return call
+
+
+class _Progress:
+    """videos done / total, windows, windows per second and the ETA (Keras' Progbar)."""
+
+    def __init__(self, total):
+        import keras
+
+        self.bar = keras.utils.Progbar(total, unit_name="video",
+                                       stateful_metrics=["windows", "windows/s"])
+        self.done, self.count, self.start = 0, 0, time.time()
+
+    def _update(self):
+        rate = self.count / max(time.time() - self.start, 1e-9)
+        self.bar.update(self.done, [("windows", self.count), ("windows/s", rate)])
+
+    def windows(self, n):
+        self.count += n
+        self._update()
+
+    def video(self):
+        self.done += 1
+        self._update()
+
+    def close(self):
+        pass
+
+
+def extract_features(model, videos, layer=None, pooling="avg", **kwargs):
+    """Features of every window of every video.
+
+    Args:
+        model: a zoo model (a classifier or not: its features are taken).
+        videos: as in `window_outputs`.
+        layer: the stage (a Keras layer name, e.g. `"conv4_block6_out"`);
+            default the res5 output the classifier reads.
+        pooling: `"avg"` (default), `"max"`, or None (the maps).
+        **kwargs: `window_outputs`' (`clip`, `hop`, `crops`, `short_side`,
+            `batch_size`, `decoders`, `placement`, `progress`).
+
+    Yields:
+        `VideoResult`s whose `outputs` are float32 `(windows, C)` (pooled).
+    """
+    return window_outputs(zoo.feature_model(model, layer, pooling), videos, **kwargs)
+
+
+def output_paths(out_dir, name):
+    """Where a video's features go: `out_dir/<name without extension>.npy` and `.json`."""
+    base = os.path.join(out_dir, os.path.splitext(name)[0])
+    return base + ".npy", base + ".json"
+
+
+def _write_atomically(path, write):
+    """`write(file)` into a partial file renamed to `path` when complete (a
+    partial file a killed run left is removed)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    for stale in glob.glob(glob.escape(path) + ".partial-*"):
+        os.remove(stale)
+    partial = f"{path}.partial-{os.getpid()}"
+    with open(partial, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
+def window_records(windows):
+    """The windows as JSON-ready dicts (`first_frame`, `last_frame`, `start`, `end`)."""
+    return [dict(first_frame=int(w.first_frame), last_frame=int(w.last_frame),
+                 start=float(w.start), end=float(w.end)) for w in windows]
+
+
+def write_features(model, videos, out_dir, overwrite=False, **kwargs):
+    """Writes every video's features: `out_dir/<name>.npy` (float32
+    `(windows, C)`) and beside it `<name>.json` (`fps`, `windows`).
+
+    Each file is written whole or not at all (a rename), the `.npy` last,
+    so a run killed at any point loses only the videos in flight; a rerun
+    skips the videos whose `.npy` and `.json` exist (`overwrite=True`
+    redoes them).
+
+    Args:
+        model, videos: as in `extract_features`.
+        out_dir: the output folder.
+        overwrite: recompute videos already written.
+        **kwargs: `extract_features`' (`layer`, `pooling`, `hop`, ...).
+
+    Returns:
+        A dict: `written` (names), `kept` (names done by an earlier run),
+        `skipped` (name -> error).
+    """
+    items = _video_items(videos)
+    kept = [name for _, name in items
+            if not overwrite and all(map(os.path.exists, output_paths(out_dir, name)))]
+    todo = [(path, name) for path, name in items if name not in set(kept)]
+    written, skips = [], SkipLog()
+    if todo:
+        for result in extract_features(model, todo, **kwargs):
+            if result.error is not None:
+                skips.add(result.path, result.error)
+                continue
+            npy, meta = output_paths(out_dir, result.name)
+            record = dict(video=result.path, fps=result.fps,
+                          windows=window_records(result.windows))
+            _write_atomically(meta, lambda f: f.write(json.dumps(record, indent=1).encode()))
+            _write_atomically(npy, lambda f: np.save(f, result.outputs))
+            written.append(result.name)
+    return dict(written=written, kept=kept, skipped=dict(skips.errors))
