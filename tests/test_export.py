@@ -88,3 +88,16 @@ def test_what_cannot_be_exported_is_named(tmp_path):
     with pytest.raises(ValueError, match="needs a float32 model.*float16"):
         export.export(half, str(tmp_path / "h.onnx"), format="onnx")
     assert not os.path.exists(tmp_path / "h.onnx")
+
+
+def test_an_artifact_needing_tensorflow_ops_is_refused_by_name(tmp_path, rng):
+    """Keras' own LiteRT export of a raw MaxPooling3D (what `export` replaces
+    with 2D pools) needs TensorFlow's Flex delegate: `runner` says so, naming
+    the op, instead of the interpreter's traceback."""
+    inputs = keras.Input((4, 8, 8, 3))
+    model = keras.Model(inputs, keras.layers.MaxPooling3D((2, 2, 2))(inputs))
+    path = str(tmp_path / "raw.tflite")
+    model.export(path, format="litert", verbose=False)
+    with pytest.raises(ValueError, match="TensorFlow ops that LiteRT's builtin kernels lack.*"
+                                         "MaxPool3D"):
+        export.runner(path, "litert")(rng.normal(size=(1, 4, 8, 8, 3)).astype("float32"))
