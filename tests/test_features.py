@@ -159,6 +159,19 @@ def test_unreadable_videos_are_skipped_named_and_counted(window_model, window_vi
     assert done.returncode == 2 and "No video could be read" in done.stderr
 
 
+def test_the_progress_bar_and_a_clean_terminal(window_model, window_videos, tmp_path):
+    env = backend_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user's shell has it (see test_cli.py)
+    done = run_cli("features", window_model, window_videos, "--out", str(tmp_path / "out"),
+                   env=env, check=True)
+    assert f"{len(WINDOW_VIDEOS)}/{len(WINDOW_VIDEOS)}" in done.stdout  # videos done / total
+    assert "windows: 8" in done.stdout and "windows/s" in done.stdout  # 1 + 1 + 3 + 3
+    assert "I0000" not in done.stderr and "oneDNN" not in done.stderr
+    quiet = run_cli("features", window_model, window_videos, "--out", str(tmp_path / "q"),
+                    "--quiet", check=True)
+    assert "windows/s" not in quiet.stdout
+
+
 def test_a_list_file_and_single_files(window_model, window_videos, tmp_path):
     listing = tmp_path / "videos.txt"
     listing.write_text("path,label\nshort.mp4,0\nlong/long.mp4,1\n")
