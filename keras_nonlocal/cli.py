@@ -182,14 +182,12 @@ def _features(args):
         raise ValueError(f"No video could be read. Received: {args.videos}")
 
 
-def _timeline(args, model):
-    from keras_nonlocal import data
+def _timeline(args, model, names):
     from keras_nonlocal import timeline
 
     if args.output and len(args.videos) > 1:
         raise ValueError(f"--output names one file; give one video, or none (each timeline "
                          f"goes next to its video). Received: {len(args.videos)} videos")
-    names = data.read_class_names(args.classes) if args.classes else None
     for path in args.videos:
         windows = timeline.predict_timeline(model, path, top=args.top, class_names=names,
                                             clip=_clip_changes(args), hop=args.hop)
@@ -209,11 +207,11 @@ def _predict(args):
     from keras_nonlocal import training
 
     model = _load_model(args.checkpoint)
+    names = data.read_class_names(args.classes) if args.classes else None
     if args.timeline:
-        return _timeline(args, model)
+        return _timeline(args, model, names)
     if args.hop is not None or args.output:
         raise ValueError("--hop and --output go with --timeline. Received: no --timeline")
-    names = data.read_class_names(args.classes) if args.classes else None
     results = training.predict(model, args.videos, clip=_clip_changes(args), class_names=names)
     for path in args.videos:
         result = results[path]

@@ -122,22 +122,30 @@ def litert_ready(model):
 
 def runner(path, format):
     """The artifact at `path` in its own runtime: `clips (uint8) -> outputs`."""
+    return _open(path, format)[0]
+
+
+def _open(path, format):
+    """`(run, shape)`: the artifact loaded once in its runtime, and the
+    `(T, H, W)` it takes (None for any size: a SavedModel)."""
     if format == "saved_model":
         tf = require_tensorflow("running a SavedModel")
         loaded = tf.saved_model.load(str(path))
-        return lambda clips: np.asarray(loaded.serve(tf.constant(clips)))
+        return (lambda clips: np.asarray(loaded.serve(tf.constant(clips)))), None
     if format == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda clips: session.run(None, {name: clips})[0]
+        spec = session.get_inputs()[0]
+        return (lambda clips: session.run(None, {spec.name: clips})[0]), \
+            tuple(int(d) for d in spec.shape[1:4])
     if format == "litert":
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(model_path=str(path))
+        details = interpreter.get_input_details()[0]
+
         def run(clips):
-            details = interpreter.get_input_details()[0]
             interpreter.resize_tensor_input(details["index"], clips.shape)
             try:
                 interpreter.allocate_tensors()
@@ -150,7 +158,7 @@ def runner(path, format):
                                  f"lack, so its interpreter cannot run it: {error}") from None
             return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
-        return run
+        return run, tuple(int(d) for d in details["shape_signature"][1:4])
     raise ValueError(f"`format` must be one of {', '.join(FORMATS)}. Received: format={format!r}")
 
 
@@ -164,30 +172,15 @@ def verify(path, format, model, clips=None, seed=0):
     """
     import keras
 
+    run, shape = _open(path, format)
     if clips is None:
         clip = zoo.preprocessing_spec(model)
-        shape = _artifact_shape(path, format) or (clip.num_frames, clip.eval_short_side,
-                                                 clip.eval_short_side)
+        shape = shape or (clip.num_frames, clip.eval_short_side, clip.eval_short_side)
         clips = np.random.default_rng(seed).integers(0, 256, (2,) + tuple(shape) + (3,),
                                                      dtype=np.uint8)
-    got = np.asarray(runner(path, format)(clips), dtype=np.float64)
+    got = np.asarray(run(clips), dtype=np.float64)
     expected = np.asarray(keras.ops.convert_to_numpy(model(clips.astype("float32"))),
                           dtype=np.float64)
     if got.shape != expected.shape:
         raise ValueError(f"{path} returns {got.shape}, the model {expected.shape}")
     return float(np.abs(got - expected).max()), float(np.abs(expected).max())
-
-
-def _artifact_shape(path, format):
-    """`(T, H, W)` a fixed-size artifact takes (None for any)."""
-    if format == "onnx":
-        import onnxruntime
-
-        dims = onnxruntime.InferenceSession(str(path)).get_inputs()[0].shape[1:4]
-    elif format == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        dims = Interpreter(model_path=str(path)).get_input_details()[0]["shape_signature"][1:4]
-    else:
-        return None
-    return tuple(int(d) for d in dims)

@@ -94,6 +94,8 @@ def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None,
         raise ValueError(f"`crops` must be 1 or 3. Received: crops={crops!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
     items = _video_items(videos)
     call = _model_call(model, placement, batch_size * crops)
     bar = _Progress(len(items)) if progress else None
@@ -148,8 +150,6 @@ def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None,
         finally:
             put(_DONE)
 
-    if engine not in ENGINES:
-        raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
     if engine == "tf.data":
         threads = [threading.Thread(target=decode_with_tf_data, daemon=True, name="tf.data")]
     else:
@@ -220,8 +220,6 @@ def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None,
                 yield result
     finally:
         stop.set()
-        if bar:
-            bar.close()
 
 
 def _tf_data_items(video, count, decoders):
@@ -305,9 +303,6 @@ class _Progress:
         self.done += 1
         self._update()
 
-    def close(self):
-        pass
-
 
 def extract_features(model, videos, layer=None, pooling="avg", **kwargs):
     """Features of every window of every video.
@@ -375,7 +370,8 @@ def write_features(model, videos, out_dir, overwrite=False, **kwargs):
     items = _video_items(videos)
     kept = [name for _, name in items
             if not overwrite and all(map(os.path.exists, output_paths(out_dir, name)))]
-    todo = [(path, name) for path, name in items if name not in set(kept)]
+    done = set(kept)
+    todo = [(path, name) for path, name in items if name not in done]
     written, skips = [], SkipLog()
     if todo:
         for result in extract_features(model, todo, **kwargs):

@@ -18,6 +18,13 @@ def node_shapes(layer):
     return tuple(node.input_tensors[0].shape), tuple(node.output_tensors[0].shape)
 
 
+def is_graph_model(model):
+    """Whether `model` is a functional or Sequential model, whose graph Keras
+    can rebuild (`_nodes_by_depth` / `keras.Sequential`; Keras exports no
+    `Functional` class to test against)."""
+    return isinstance(model, keras.Sequential) or hasattr(model, "_nodes_by_depth")
+
+
 def graph_calls(model, layer):
     """The nodes (calls) of `layer` in `model`'s own graph (`_nodes_by_depth`).
 

@@ -36,7 +36,7 @@ def _calls(model, layer):
 def _check(model, names):
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model={type(model).__name__}")
-    if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):  # private
+    if not keras_private.is_graph_model(model):
         raise ValueError(
             f"{model.name} is a subclassed model ({type(model).__name__}): its call() is Python "
             "code Keras cannot rewire. Insert the block in its call(), or use a functional or "

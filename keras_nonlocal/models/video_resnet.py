@@ -258,7 +258,6 @@ def global_pool(x, pooling, name=None):
     """`x` `(batch, T, H, W, C)` pooled over time and space (`"avg"` or
     `"max"`) in float32 (a half-precision mean of thousands of positions
     loses digits), named `avg_pool` / `max_pool` unless `name` says."""
-    check_pooling(pooling)
     layer = keras.layers.GlobalAveragePooling3D if pooling == "avg" else keras.layers.GlobalMaxPooling3D
     return layer(name=name or f"{pooling}_pool", dtype="float32")(x)
 
