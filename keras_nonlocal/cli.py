@@ -190,7 +190,8 @@ def _timeline(args, model, names):
                          f"goes next to its video). Received: {len(args.videos)} videos")
     for path in args.videos:
         windows = timeline.predict_timeline(model, path, top=args.top, class_names=names,
-                                            clip=_clip_changes(args), hop=args.hop)
+                                            clip=_clip_changes(args), hop=args.hop,
+                                            crops=args.crops or 1)
         output = args.output or os.path.splitext(path)[0] + "_timeline.json"
         timeline.write_timeline(windows, output)
         picture = timeline.plot_timeline(windows, os.path.splitext(output)[0] + ".png",

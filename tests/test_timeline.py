@@ -68,3 +68,22 @@ def test_default_output_next_to_the_video_and_errors(window_model, window_videos
     assert done.returncode == 2 and "go with --timeline" in done.stderr
     with pytest.raises(ValueError, match="as .json or .csv"):
         timeline.write_timeline([], str(tmp_path / "t.txt"))
+
+
+def test_three_crops_per_window(window_model, tmp_path):
+    """`--crops 3` averages the scores of the window's three crops (it was
+    ignored: the timeline always took the centre crop)."""
+    import video_factory as vf
+
+    video = vf.write_video(str(tmp_path / "wide.mp4"), 12, width=48, height=32)
+    output = str(tmp_path / "wide.json")
+    run_cli("predict", window_model, video, "--timeline", "--crops", "3", "--top", "3",
+            "--output", output, check=True)
+    model = keras.saving.load_model(window_model, compile=False)
+    clip = decode_all(video)[[0, 2, 4, 6]].astype("float32")
+    views = np.stack([clip[:, :, x:x + 32] for x in (0, 8, 16)])
+    expected = keras.ops.convert_to_numpy(model(views)).mean(axis=0)
+    [entry] = json.load(open(output))
+    scores = {g["class"]: g["score"] for g in entry["top"]}
+    np.testing.assert_allclose([scores[n] for n in ("red", "green", "blue")], expected,
+                               atol=1e-5)
