@@ -21,11 +21,23 @@ from keras_nonlocal.layers import VideoPreprocessing
 pytest.importorskip("onnxruntime")
 pytest.importorskip("ai_edge_litert")
 FILES = dict(saved_model="saved", onnx="model.onnx", litert="model.tflite")
+# float32 runtimes order their sums differently (oneDNN, XNNPACK, onnxruntime),
+# so an artifact is held to Keras relative to the output's size: 2e-5 of
+# max |output| (measured: 0.4-2e-6 of it over 8 initialisations with logits up
+# to 85; a wrong op differs by the output's order). An absolute 1e-4 failed in
+# CI on an unseeded initialisation whose logits were large.
+RELATIVE = 2e-5
+
+
+def assert_matches(difference, scale):
+    assert scale > 0.1 and difference < RELATIVE * max(1.0, scale), (difference, scale)
 
 
 @pytest.fixture(scope="module")
 def logits_model():
-    """NL-C2D with 5 non-trivial embedded-Gaussian blocks, returning logits."""
+    """NL-C2D with 5 non-trivial embedded-Gaussian blocks, returning logits
+    (seeded: the same weights every run)."""
+    keras.utils.set_random_seed(0)
     model = zoo.nl_c2d_r50(classes=6, base_width=8, classifier_activation=None,
                            clip=dict(num_frames=4, eval_short_side=32))
     rng = np.random.default_rng(11)
@@ -43,7 +55,7 @@ def test_a_zoo_model_in_each_runtime(logits_model, tmp_path, rng, format):
     got = export.runner(path, format)(clips)
     expected = keras.ops.convert_to_numpy(logits_model(clips.astype("float32")))
     assert np.ptp(expected) > 0.1
-    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    assert_matches(float(np.abs(got - expected).max()), float(np.abs(expected).max()))
     record = json.load(open(export.clip_record_path(path, format)))
     assert Clip.from_config(record) == zoo.preprocessing_spec(logits_model)
 
@@ -60,8 +72,7 @@ def test_every_pairwise_mode_exports(tmp_path, rng, mode, format):
     randomize_weights(layer, rng)
     path = str(tmp_path / FILES[format])
     export.export(model, path, format=format)
-    difference, scale = export.verify(path, format, model)
-    assert scale > 0.1 and difference < 1e-4 * max(1.0, scale), (difference, scale)
+    assert_matches(*export.verify(path, format, model))
 
 
 def test_the_cli_exports_and_checks(logits_model, tmp_path):
@@ -71,7 +82,8 @@ def test_the_cli_exports_and_checks(logits_model, tmp_path):
     done = run_cli("export", checkpoint, out, "--format", "onnx", "--frames", "8", check=True)
     assert "checked in onnxruntime" in done.stdout
     difference = float(done.stdout.split("max |difference| ")[1].split()[0])
-    assert difference < 1e-4
+    scale = float(done.stdout.split("(outputs up to ")[1].split(")")[0])
+    assert_matches(difference, scale)
     import onnxruntime
 
     assert onnxruntime.InferenceSession(out).get_inputs()[0].shape[1:] == [8, 32, 32, 3]
