@@ -11,6 +11,10 @@ import argparse
 import os
 import sys
 
+from keras_nonlocal.protocol import PROTOCOLS
+
+PROTOCOL_NAMES = tuple(PROTOCOLS)
+
 # Exit codes: 2 for a bad argument or input (the message names it), 3 for a
 # training run stopped by a non-finite loss.
 BAD_INPUT, STOPPED = 2, 3
@@ -121,7 +125,8 @@ def _convert(args):
 def _clip_changes(args):
     """The clip settings given on the command line (None: the model's)."""
     names = dict(frames="num_frames", stride="frame_stride", clips="eval_clips",
-                 crops="eval_crops", short_side="eval_short_side", size="crop_size")
+                 crops="eval_crops", short_side="eval_short_side", size="crop_size",
+                 protocol="protocol")
     changes = {clip_key: getattr(args, arg, None) for arg, clip_key in names.items()}
     if getattr(args, "quick", False):
         changes.update(eval_clips=1, eval_crops=1)
@@ -147,6 +152,14 @@ def _evaluate(args):
     shown = {k: v for k, v in metrics.items()
              if k not in ("confusion_matrix", "per_class_accuracy")}
     print(json.dumps(shown, indent=1))
+    rules = PROTOCOLS[metrics["protocol"]]
+    figure = "mAP" if "mAP" in metrics else "top1"
+    readable, listed = metrics[figure], metrics["listed"][figure]
+    print(f"protocol {rules.name} ({rules.title}): {metrics['views_per_video']} views per video, "
+          f"clip starts {rules.clip_starts!r}, crops {rules.crop_positions!r}, views combined "
+          f"by {rules.combine_for('mAP' in metrics)}; {figure} {100 * readable:.2f} over "
+          f"{metrics['videos']} readable videos, {100 * listed:.2f} over "
+          f"{metrics['listed']['videos']} listed (reported: {rules.denominator})")
     print(f"results: {output}")
 
 
@@ -331,6 +344,10 @@ def build_parser():
         p.add_argument("--crops", type=int, help="crops per clip (default: the model's, 3)")
         p.add_argument("--short-side", type=int,
                        help="test short side and crop size (default: the model's, 256)")
+        p.add_argument("--protocol", choices=PROTOCOL_NAMES,
+                       help="where the test clips start and the crops lie, how views combine "
+                            "and which videos count: a publisher's (default: the model's, its "
+                            "preset's publisher's)")
 
     evaluate = commands.add_parser(
         "evaluate", help="multi-view testing of a checkpoint, with the clip it was trained on")

@@ -11,6 +11,10 @@ Pure Python, no backend: every layer of the package may import it.
 
 import dataclasses
 
+from keras_nonlocal.protocol import DEFAULT_PROTOCOL
+from keras_nonlocal.protocol import PROTOCOLS
+from keras_nonlocal.settings import check_choice
+
 CHANNEL_ORDERS = ("RGB", "BGR")
 SHORT_RULES = ("loop", "repeat_last")
 
@@ -62,6 +66,9 @@ class Clip:
         class_names: the classifier's classes, in output order, when known.
         short_rule: a video shorter than a clip: `"loop"` (frame indices
             wrap around it) or `"repeat_last"` (they stop at its last frame).
+        protocol: the name of the test protocol (`keras_nonlocal.protocol`:
+            where the test clips start and the crops lie, how views combine);
+            a preset's is its publisher's.
 
     The defaults are the paper's clip with the original release's RGB
     normalisation (`RELEASE_NORMALIZATION`: mean 114.75, std 57.375), which
@@ -87,6 +94,7 @@ class Clip:
     std: tuple = RELEASE_NORMALIZATION.std
     class_names: tuple = None
     short_rule: str = "loop"
+    protocol: str = DEFAULT_PROTOCOL
 
     def __post_init__(self):
         for name in ("num_frames", "frame_stride", "crop_size", "short_side_min",
@@ -98,6 +106,7 @@ class Clip:
             raise ValueError(
                 "`short_side_min` must not exceed `short_side_max`. Received: "
                 f"short_side_min={self.short_side_min}, short_side_max={self.short_side_max}")
+        check_choice("protocol", self.protocol, tuple(PROTOCOLS))
         if self.short_rule not in SHORT_RULES:
             raise ValueError(f"`short_rule` must be one of {', '.join(map(repr, SHORT_RULES))}. "
                              f"Received: short_rule={self.short_rule!r}")

@@ -175,7 +175,7 @@ def import_pyslowfast():
     return get_cfg, ResNetModel, checkpoint
 
 
-def pyslowfast_model(arch, nonlocal_, geometry):
+def pyslowfast_model(arch, nonlocal_, geometry, logits=True):
     """PySlowFast 1.0's ResNetModel as its Kinetics/c2 configs build it
     (R50, 8x8, NONLOCAL softmax after res3 blocks 1, 3 and res4 1, 3, 5).
 
@@ -190,8 +190,9 @@ def pyslowfast_model(arch, nonlocal_, geometry):
     - "release_32x2" (resnet_video_org.py): conv1 temporal stride 2 and pool1
       2x3x3 stride 2, unpadded. NUM_FRAMES stays 8 in the config so that its
       head pools (4, 7, 7), what the release's pool5 does at 32 frames.
-    - logits: the 1.0 head applies its softmax in eval unconditionally;
-      `head.act` becomes the identity.
+    - `logits=True`: the 1.0 head applies its softmax in eval
+      unconditionally (per window, then the windows' mean); `head.act`
+      becomes the identity. `logits=False` keeps its softmax.
     """
     import torch.nn as nn
 
@@ -222,7 +223,8 @@ def pyslowfast_model(arch, nonlocal_, geometry):
         stem.pool_layer = nn.MaxPool3d((2, 3, 3), stride=(2, 2, 2), padding=0)
     else:
         assert geometry == "pyslowfast", geometry
-    model.head.act = nn.Identity()
+    if logits:
+        model.head.act = nn.Identity()
     return model.eval()
 
 

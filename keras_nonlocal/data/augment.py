@@ -90,18 +90,19 @@ def train_augment(frames, seed, crop_size=224, short_side_range=(256, 320), flip
     return frames
 
 
-def eval_views(clips, short_side=256, num_crops=3):
+def eval_views(clips, short_side=256, num_crops=3, positions="even"):
     """Multi-view testing: clips `(K, T, H, W, 3)` -> views `(K * num_crops,
     T, short_side, short_side, 3)`: short side scaled to `short_side`, then
     square crops at the start, centre and end of the longer side (the centre
-    only when `num_crops=1`). Views are ordered clip-major."""
+    only when `num_crops=1`; `positions` as `sampling.crop_offsets`). Views
+    are ordered clip-major."""
     shape = tf.shape(clips)
     k, t = shape[0], shape[1]
     frames = tf.reshape(clips, tf.concat([[k * t], shape[2:]], axis=0))
     frames = _resize_short_side(frames, short_side)
     height, width = tf.shape(frames)[1], tf.shape(frames)[2]
     offsets = sampling.crop_offsets(tf.maximum(height, width), short_side, num_crops,
-                                    sampling.tensorflow_ops())
+                                    sampling.tensorflow_ops(), positions)
     crops = []
     for i in range(num_crops):
         offset = offsets[i]

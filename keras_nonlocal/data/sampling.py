@@ -18,8 +18,8 @@ from keras_nonlocal.clip import SHORT_RULES
 
 NUMPY = types.SimpleNamespace(
     arange=np.arange, minimum=np.minimum, maximum=np.maximum, mod=np.mod,
-    reshape=np.reshape, linspace=np.linspace, round=np.round,
-    cast=lambda x, dtype: np.asarray(x).astype(dtype))
+    reshape=np.reshape, linspace=np.linspace, round=np.round, where=np.where,
+    floor=np.floor, stack=np.stack, cast=lambda x, dtype: np.asarray(x).astype(dtype))
 
 
 def tensorflow_ops():
@@ -30,7 +30,8 @@ def tensorflow_ops():
         arange=lambda n: tf.range(n), minimum=tf.minimum, maximum=tf.maximum,
         mod=tf.math.floormod, reshape=tf.reshape,
         linspace=lambda a, b, n: tf.linspace(tf.cast(a, tf.float32), tf.cast(b, tf.float32), n),
-        round=tf.round, cast=lambda x, dtype: tf.cast(x, dtype))
+        round=tf.round, where=tf.where, floor=tf.floor, stack=tf.stack,
+        cast=lambda x, dtype: tf.cast(x, dtype))
 
 
 def clip_span(num_frames, stride):
@@ -74,22 +75,77 @@ def train_clip_indices(total, num_frames, stride, rng, short_rule="loop"):
     return clip_indices([start], total, num_frames, stride, short_rule)[0]
 
 
-def eval_clip_indices(total, num_frames, stride, num_clips=10, short_rule="loop"):
-    """Frame indices `(num_clips, num_frames)` of the test clips (`eval_starts`)."""
-    starts = eval_starts(total, num_frames, stride, num_clips)
-    return clip_indices(starts, total, num_frames, stride, short_rule)
+def eval_clip_indices(total, num_frames, stride, num_clips=10, short_rule="loop",
+                      starts="even", xp=NUMPY):
+    """Frame indices `(num_clips, num_frames)` of the test clips.
+
+    Args:
+        total: frames in the video.
+        num_frames, stride: the clip.
+        num_clips: test clips.
+        short_rule: what frames past the end become, for `starts="even"`.
+        starts: a protocol's rule (`protocol.CLIP_STARTS`): `"even"`
+            (`eval_starts`), `"release"` (start `int(float32(total) /
+            num_clips * j) % total`, frames wrapping around the video:
+            video-nonlocal-net customized_video_io.cc,
+            DecodeClipFromVideoFileFlex) or `"pyslowfast"` (start
+            `delta * j / num_clips` with `delta = max(total - T * stride, 0)`,
+            frames `torch.linspace(start, start + T * stride - 1, T)` in
+            float32, clamped to the video and truncated: PySlowFast 1.0
+            decoder.py:50-58 and :24-25).
+        xp: `NUMPY` or `tensorflow_ops()`.
+    """
+    if starts == "even":
+        return clip_indices(eval_starts(total, num_frames, stride, num_clips, xp), total,
+                            num_frames, stride, short_rule, xp)
+    j = xp.cast(xp.arange(num_clips), "float32")
+    if starts == "release":
+        gaps = xp.cast(total, "float32") / np.float32(num_clips)
+        first = xp.mod(xp.cast(gaps * j, "int32"), total)
+        return clip_indices(first, total, num_frames, stride, "loop", xp)
+    if starts != "pyslowfast":
+        raise ValueError(f"`starts` must be one of 'even', 'release', 'pyslowfast'. "
+                         f"Received: starts={starts!r}")
+    size = num_frames * stride
+    delta = xp.cast(xp.maximum(total - size, 0), "float64")
+    first = xp.cast(delta * xp.cast(j, "float64") / num_clips, "float32")  # Python floats
+    last = xp.cast(delta * xp.cast(j, "float64") / num_clips + (size - 1), "float32")
+    # torch.linspace's float kernel: from the start up to halfway, from the end after.
+    step = (last - first) / np.float32(max(num_frames - 1, 1))
+    i = xp.cast(xp.arange(num_frames), "float32")
+    from_start = xp.reshape(first, [-1, 1]) + xp.reshape(step, [-1, 1]) * i
+    from_end = (xp.reshape(last, [-1, 1])
+                - xp.reshape(step, [-1, 1]) * (np.float32(num_frames - 1) - i))
+    points = xp.where(xp.reshape(xp.arange(num_frames), [1, -1]) < num_frames // 2,
+                      from_start, from_end)
+    clamped = xp.minimum(xp.maximum(points, 0.0), xp.cast(total - 1, "float32"))
+    return xp.cast(xp.floor(clamped), "int32")
 
 
-def crop_offsets(longer, side, num_crops, xp=NUMPY):
-    """Offsets along the longer side of `num_crops` squares of `side`: start,
-    centre and end for 3 (evenly spaced, rounded), the centre for 1."""
+def crop_offsets(longer, side, num_crops, xp=NUMPY, positions="even"):
+    """Offsets along the longer side of `num_crops` squares of `side`, as a
+    protocol places them (`protocol.CROP_POSITIONS`, room `r = longer -
+    side`): `"even"` start, centre and end for 3 (evenly spaced, rounded),
+    the centre `r // 2` for 1; `"twice_half"` 0, `r // 2`, `2 (r // 2)`
+    (video-nonlocal-net ClipTransformFlex, mmaction2 ThreeCrop), centre
+    `r // 2`; `"ceil_centre"` 0, `ceil(r / 2)`, `r` (PySlowFast
+    uniform_crop), centre `ceil(r / 2)`."""
     room = xp.maximum(longer - side, 0)
+    if positions == "even":
+        if num_crops == 1:
+            return xp.reshape(room // 2, [1])
+        return xp.cast(xp.round(xp.linspace(0, room, num_crops)), "int32")
+    if positions not in ("twice_half", "ceil_centre") or num_crops not in (1, 3):
+        raise ValueError(f"Crop positions {positions!r} place 1 or 3 crops. Received: "
+                         f"positions={positions!r}, num_crops={num_crops}")
+    centre = room // 2 if positions == "twice_half" else (room + 1) // 2
     if num_crops == 1:
-        return xp.reshape(room // 2, [1])
-    return xp.cast(xp.round(xp.linspace(0, room, num_crops)), "int32")
+        return xp.reshape(centre, [1])
+    end = 2 * centre if positions == "twice_half" else room
+    return xp.cast(xp.stack([0 * room, centre, end]), "int32")
 
 
-def eval_crop_boxes(height, width, num_crops=3):
+def eval_crop_boxes(height, width, num_crops=3, positions="even"):
     """Square crops of side min(height, width) along the longer side.
 
     With the short side scaled to 256 first these are the paper's 3 crops
@@ -98,7 +154,7 @@ def eval_crop_boxes(height, width, num_crops=3):
     """
     side = min(height, width)
     boxes = []
-    for offset in crop_offsets(max(height, width), side, num_crops).tolist():
+    for offset in crop_offsets(max(height, width), side, num_crops, positions=positions).tolist():
         if height >= width:
             boxes.append((offset, 0, offset + side, side))
         else:

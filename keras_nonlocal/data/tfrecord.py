@@ -19,6 +19,7 @@ from keras_nonlocal.data import augment
 from keras_nonlocal.data import sampling
 from keras_nonlocal.data import stream
 from keras_nonlocal.data.stream import AUTOTUNE
+from keras_nonlocal.protocol import protocol
 
 CONTEXT = {
     "clip/label/index": tf.io.VarLenFeature(tf.int64),
@@ -55,10 +56,9 @@ def _indices(total, element_seed, training, clip):
     (`(K, T)`), by the same rules as the video-file pipeline."""
     if training:
         return stream.train_indices(element_seed, total, clip)
-    ops = sampling.tensorflow_ops()
-    starts = sampling.eval_starts(total, clip.num_frames, clip.frame_stride, clip.eval_clips, ops)
-    return sampling.clip_indices(starts, total, clip.num_frames, clip.frame_stride,
-                                 clip.short_rule, ops)
+    return sampling.eval_clip_indices(total, clip.num_frames, clip.frame_stride, clip.eval_clips,
+                                      clip.short_rule, protocol(clip.protocol).clip_starts,
+                                      sampling.tensorflow_ops())
 
 
 def tfrecord_dataset(
@@ -162,6 +162,7 @@ def tfrecord_dataset(
     dataset = dataset.filter(keep)
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
-    to_views = lambda clips: augment.eval_views(clips, clip.eval_short_side, clip.eval_crops)  # noqa: E731
+    to_views = lambda clips: augment.eval_views(  # noqa: E731
+        clips, clip.eval_short_side, clip.eval_crops, protocol(clip.protocol).crop_positions)
     return stream.finish(dataset, training, clip, batch_size, with_video_id, drop_remainder,
                          normalize, to_views), skips

@@ -8,5 +8,7 @@ from keras_nonlocal.layers.nonlocal_block import NonLocalBase
 from keras_nonlocal.layers.pooling import MaxPoolingAs2D
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
+from keras_nonlocal.layers.window_pooling import WindowAveragePooling3D
 
-__all__ = ["FusedBatchNormalization", "MaxPoolingAs2D", "NonLocal1D", "NonLocal2D", "NonLocal3D", "NonLocalBase", "SyncBatchNormalization", "VideoPreprocessing"]
+__all__ = ["FusedBatchNormalization", "MaxPoolingAs2D", "NonLocal1D", "NonLocal2D", "NonLocal3D", "NonLocalBase", "SyncBatchNormalization", "VideoPreprocessing",
+           "WindowAveragePooling3D"]

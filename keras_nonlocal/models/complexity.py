@@ -16,7 +16,7 @@ import keras
 from keras_nonlocal.keras_private import node_shapes
 from keras_nonlocal.layers.nonlocal_block import NonLocalBase
 
-STAGE_OF = re.compile(r"^(preprocessing|conv[1-5]|pool[12]|avg_pool|dropout|predictions)")
+STAGE_OF = re.compile(r"^(preprocessing|conv[1-5]|pool[12]|avg_pool|dropout|predictions|window_mean|scores)")
 
 
 def _stage(layer_name):

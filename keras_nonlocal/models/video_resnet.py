@@ -10,7 +10,9 @@ import dataclasses
 
 import keras
 
+from keras_nonlocal.clip import Clip
 from keras_nonlocal.layers import NonLocal3D
+from keras_nonlocal.layers import WindowAveragePooling3D
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
@@ -114,6 +116,14 @@ class Architecture:
             "same" padding (more on the right).
         base_width: channels of conv1 and of res2's bottleneck (64 in the
             paper); the stages use 1x, 2x, 4x, 8x of it.
+        test_head: what the classifier reads of a res5 map larger than a
+            training clip's (testing fully convolutional, e.g. 8 x 8 on a
+            256 crop): `"global"` its mean (mmaction2); `"window_scores"`
+            every training-size window (`head_window`) classified, scores
+            (after the activation) averaged (the original release,
+            PySlowFast); `"window_logits"` the windows' logits averaged, then
+            the activation (pytorchvideo). At the training size all three
+            are the same function.
     """
 
     depth: int = 50
@@ -129,9 +139,11 @@ class Architecture:
     stride_on: str = "1x1"
     padding: str = "symmetric"
     base_width: int = 64
+    test_head: str = "global"
 
     def __post_init__(self):
         choices = dict(depth=tuple(STAGE_BLOCKS), inflate=(None, "3x1x1", "3x3x3"),
+                       test_head=TEST_HEADS,
                        num_nonlocal=(0, 1, 5, 10), pool_padding=("symmetric", "valid"),
                        stride_on=("1x1", "3x3"), padding=("symmetric", "same"))
         for key, allowed in choices.items():
@@ -146,6 +158,22 @@ class Architecture:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    def time_reduction(self):
+        """Input frames per res5 frame (conv1, pool1 and pool2 strides)."""
+        pool2 = self.pool2_temporal[1] if self.pool2_temporal is not None else 1
+        return self.conv1_temporal_stride * self.pool1_temporal[1] * pool2
+
+
+TEST_HEADS = ("global", "window_scores", "window_logits")
+
+
+def head_window(architecture, clip):
+    """The res5 size `(t, h, w)` of a training clip (`clip.num_frames` of
+    `clip.crop_size` squared): the window a fully convolutional test head
+    classifies."""
+    side = max(clip.crop_size // 32, 1)
+    return (max(clip.num_frames // architecture.time_reduction(), 1), side, side)
 
 
 def video_resnet(
@@ -233,20 +261,39 @@ def video_resnet(
             x = builder.max_pool(x, (k2, 1, 1), (s2, 1, 1), "pool2_pool")
 
     if include_top:
-        x = keras.layers.GlobalAveragePooling3D(name="avg_pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = keras.layers.Dense(
-            classes, activation=classifier_activation, name="predictions",
-            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-            dtype="float32" if classifier_activation == "softmax" else None,
-        )(x)
+        x = _classifier(x, arch.test_head, head_window(arch, clip or Clip()), classes, dropout,
+                        classifier_activation)
     elif pooling is not None:
         x = global_pool(x, pooling)
     return keras.Model(inputs, x, name=name or "video_resnet")
 
 
 POOLINGS = (None, "avg", "max")
+# The layers of the classifier (`_classifier`), after the res5 feature map.
+HEAD_LAYERS = ("avg_pool", "dropout", "predictions", "window_mean", "scores")
+
+
+def _classifier(x, test_head, window, classes, dropout, activation):
+    """Pooling, dropout and the classifier `predictions`, read as `test_head`
+    says (`Architecture`); per window, the classifier is the same Dense."""
+    windows = test_head != "global"
+    if windows:
+        x = WindowAveragePooling3D(window, name="avg_pool", dtype="float32")(x)
+    else:
+        x = keras.layers.GlobalAveragePooling3D(name="avg_pool")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    per_window = activation if test_head != "window_logits" else None
+    x = keras.layers.Dense(
+        classes, activation=per_window, name="predictions",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+        dtype="float32" if per_window == "softmax" or windows else None,
+    )(x)
+    if windows:
+        x = keras.layers.GlobalAveragePooling3D(name="window_mean", dtype="float32")(x)
+    if test_head == "window_logits" and activation is not None:
+        x = keras.layers.Activation(activation, name="scores", dtype="float32")(x)
+    return x
 
 
 def check_pooling(pooling):

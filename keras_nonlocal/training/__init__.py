@@ -8,7 +8,7 @@ imported on first use.
 from keras_nonlocal.optimizers import PaperSGD
 from keras_nonlocal.training.checkpoints import checkpoints
 from keras_nonlocal.training.checkpoints import load_checkpoint
-from keras_nonlocal.training.evaluate import average_per_video
+from keras_nonlocal.training.evaluate import combine_views
 from keras_nonlocal.training.evaluate import classification_metrics
 from keras_nonlocal.training.evaluate import evaluate
 from keras_nonlocal.training.evaluate import mean_average_precision
@@ -19,7 +19,7 @@ from keras_nonlocal.training.recipe import load_recipe
 from keras_nonlocal.training.train import NonFiniteLossError
 from keras_nonlocal.training.train import train
 
-__all__ = ["NonFiniteLossError", "PaperSGD", "Recipe", "average_per_video", "checkpoints",
+__all__ = ["NonFiniteLossError", "PaperSGD", "Recipe", "checkpoints", "combine_views",
            "classification_metrics", "evaluate", "list_recipes",
            "load_checkpoint", "load_recipe", "make_strategy", "mean_average_precision",
            "predict", "train"]

@@ -14,35 +14,45 @@ import numpy as np
 from keras_nonlocal import data
 from keras_nonlocal import zoo
 from keras_nonlocal.extras import require_tensorflow
+from keras_nonlocal.protocol import COMBINES
+from keras_nonlocal.protocol import protocol as protocol_of
+from keras_nonlocal.settings import check_choice
 
 
-def average_per_video(scores, video_ids, labels=None):
-    """Mean of the view scores of each video.
+def combine_views(scores, video_ids, labels=None, how="mean"):
+    """The view scores of each video made one, as a protocol says.
 
     Args:
         scores: `(views, C)`. video_ids: `(views,)`.
         labels: optional, per view (indices or multi-hot rows); every view of
             a video must carry its video's label.
+        how: `"mean"`, `"sum"` or `"max"` (`protocol.COMBINES`).
 
     Returns:
-        `(ids, (V, C) averaged scores)`, or with `labels`
-        `(ids, averaged, (V, ...) labels)`, videos in increasing id order.
+        `(ids, (V, C) combined scores)`, or with `labels`
+        `(ids, combined, (V, ...) labels)`, videos in increasing id order.
     """
+    check_choice("how", how, COMBINES)
     scores = np.asarray(scores, np.float64)
     video_ids = np.asarray(video_ids)
     ids, first, inverse = np.unique(video_ids, return_index=True, return_inverse=True)
-    sums = np.zeros((len(ids), scores.shape[1]))
-    np.add.at(sums, inverse, scores)
-    counts = np.bincount(inverse, minlength=len(ids))[:, None]
+    if how == "max":
+        combined = np.full((len(ids), scores.shape[1]), -np.inf)
+        np.maximum.at(combined, inverse, scores)
+    else:
+        combined = np.zeros((len(ids), scores.shape[1]))
+        np.add.at(combined, inverse, scores)
+        if how == "mean":
+            combined /= np.bincount(inverse, minlength=len(ids))[:, None]
     if labels is None:
-        return ids, sums / counts
+        return ids, combined
     labels = np.asarray(labels)
     per_video = labels[first]
     mismatch = np.any((labels != per_video[inverse]).reshape(len(labels), -1), axis=1)
     if mismatch.any():
         raise ValueError(f"Views of one video carry different labels: video "
                          f"{video_ids[mismatch][0]}. Received: {int(mismatch.sum())} such views")
-    return ids, sums / counts, per_video
+    return ids, combined, per_video
 
 
 def topk_accuracy(scores, labels, k):
@@ -51,14 +61,27 @@ def topk_accuracy(scores, labels, k):
 
 
 def mean_average_precision(scores, targets):
-    """mAP over classes with at least one positive (Charades style)."""
+    """mAP as the Charades devkit computes it (Charades_v1_classify.m and its
+    Python `charades_map`): per class, the precision at each positive of the
+    ranking by descending score, summed over the positives and divided by
+    their number; averaged over the classes with a positive. Videos without
+    any label rank last in every class (`charades_map`); tied scores keep
+    the videos' order (MATLAB's stable sort), where sklearn's
+    `average_precision_score` would pool them.
+
+    Args:
+        scores: `(videos, classes)`.
+        targets: `(videos, classes)` multi-hot.
+    """
+    scores = np.array(scores, np.float64)
+    targets = np.asarray(targets) > 0
+    scores[~targets.any(axis=1)] = -np.inf
     precisions = []
     for c in range(scores.shape[1]):
-        positives = targets[:, c] > 0
+        positives = targets[:, c]
         if not positives.any():
             continue
-        order = np.argsort(-scores[:, c], kind="stable")
-        hits = positives[order]
+        hits = positives[np.argsort(-scores[:, c], kind="stable")]
         ranks = np.arange(1, len(hits) + 1)
         precisions.append(float(np.sum(np.cumsum(hits)[hits] / ranks[hits]) / positives.sum()))
     return float(np.mean(precisions)) if precisions else float("nan")
@@ -123,11 +146,16 @@ def view_scores(model, dataset):
 
 
 def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=None,
-             print_fn=print):
-    """The paper's multi-view testing of `model` on `videos` (a `VideoList`).
+             protocol=None, print_fn=print):
+    """The multi-view testing of `model` on `videos` (a `VideoList`), the
+    way a protocol says (paper 4.1; `keras_nonlocal.protocol`).
 
-    Softmax scores of the `eval_clips x eval_crops` views of a video (fully
-    convolutional at `eval_short_side`) are averaged per video, then scored.
+    The `eval_clips x eval_crops` views of a video (fully convolutional at
+    `eval_short_side`) are placed by the protocol's clip start and crop
+    rules, their scores combined per video as it says (mean, sum, or max
+    for multi-label), then scored: top-1 / top-5 (or the Charades devkit's
+    mAP) over the readable videos, and again over every listed video (an
+    unreadable one counts as wrong, or ranks last).
 
     Args:
         model: a zoo model (or any model recording its clip).
@@ -139,22 +167,43 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
         output: a JSON path for the metrics; a confusion-matrix PNG is
             written beside it.
         multi_label: default `videos.multi_label`.
+        protocol: a name of `protocol.PROTOCOLS` (`"release"`,
+            `"pyslowfast"`, `"mmaction2"`, `"keras_nonlocal"`); default the
+            clip's (a preset's publisher's).
         print_fn: where clip changes are printed.
 
     Returns:
         A dict: `top1`, `top5`, `per_class_accuracy`, `confusion_matrix` (or
-        `mAP`), `videos`, `views_per_video`, `skipped_videos` and `clip`.
+        `mAP`) over the readable videos, `listed` (the same figures over all
+        listed videos), `reported` (which of the two the protocol reports),
+        `protocol`, `videos`, `views_per_video`, `skipped_videos` and `clip`.
+
+    Example:
+
+    ```python
+    model = zoo.nl_i3d_r50(weights="kinetics400")        # the release's file
+    videos = data.read_videos("val.csv", class_names=zoo.preprocessing_spec(model).class_names)
+    evaluate(model, videos)                        # its protocol: "release"
+    evaluate(model, videos, protocol="pyslowfast")
+    ```
     """
     require_tensorflow("evaluate (its tf.data pipeline)")
     clip = zoo.resolve_clip(model, clip, print_fn)
+    if protocol is not None:
+        clip = clip.replace(protocol=protocol_of(protocol).name)
+    rules = protocol_of(clip.protocol)
     _check_classes(clip, videos.class_names)
     multi_label = videos.multi_label if multi_label is None else multi_label
     dataset, skipped = data.video_dataset(videos, clip, training=False, batch_size=batch_size,
                                           with_video_id=True)
     scores, labels, ids = view_scores(model, dataset)
-    _, averaged, video_labels = average_per_video(scores, ids, labels)
-    metrics = classification_metrics(averaged, video_labels, videos.class_names, multi_label)
-    metrics.update(views_per_video=clip.eval_clips * clip.eval_crops,
+    video_ids, combined, video_labels = combine_views(scores, ids, labels,
+                                                      rules.combine_for(multi_label))
+    metrics = classification_metrics(combined, video_labels, videos.class_names, multi_label)
+    metrics["listed"] = _over_listed(metrics, combined, video_labels, video_ids, videos,
+                                     multi_label)
+    metrics.update(reported=rules.denominator, protocol=rules.name,
+                   views_per_video=clip.eval_clips * clip.eval_crops,
                    skipped_videos=sorted(skipped.errors),
                    clip={k: v for k, v in clip.get_config().items() if k != "class_names"})
     if output:
@@ -165,6 +214,23 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
             plot_confusion(metrics["confusion_matrix"], videos.class_names,
                            os.path.splitext(output)[0] + "_confusion.png")
     return metrics
+
+
+def _over_listed(metrics, scores, labels, video_ids, videos, multi_label):
+    """The figures over every listed video: an unreadable one is wrong
+    (top-k) or has the lowest score in every class (mAP)."""
+    listed = len(videos)
+    if multi_label:
+        missing = np.setdiff1d(np.arange(listed), video_ids)
+        rows = np.zeros((len(missing), scores.shape[1]))
+        for row, index in zip(rows, missing):
+            row[list(videos.labels[index])] = 1
+        all_scores = np.concatenate([scores, np.full(rows.shape, -np.inf)])
+        return {"mAP": mean_average_precision(all_scores, np.concatenate([labels, rows])),
+                "videos": listed}
+    fraction = len(scores) / listed
+    return {"top1": metrics["top1"] * fraction, "top5": metrics["top5"] * fraction,
+            "videos": listed}
 
 
 def _check_classes(clip, class_names):

@@ -113,6 +113,8 @@ def _architecture(info, publisher, args):
                          f"Received: inflate={args['inflate']!r}")
     conventions = publisher.architecture_args(args["sampling"])
     conventions["nonlocal_kwargs"].update(args["nonlocal_kwargs"] or {})
+    if args["test_head"] is not None:
+        conventions["test_head"] = args["test_head"]
     if not args["pool2"]:
         conventions["pool2_temporal"] = None
     num_nonlocal = info.num_nonlocal if args["num_nonlocal"] is None else args["num_nonlocal"]
@@ -129,7 +131,8 @@ def _model_clip(source, publisher, sampling, options, classes):
     if base is None:
         frames, stride = publishers.SAMPLINGS[sampling]
         normalization = source.normalization or publisher.normalization
-        base = Clip(num_frames=frames, frame_stride=stride, **normalization.fields())
+        base = Clip(num_frames=frames, frame_stride=stride, protocol=publisher.protocol,
+                    **normalization.fields())
     if base.class_names is not None and len(base.class_names) != classes:
         base = base.replace(class_names=None)  # a new classifier
     if base.class_names is None and classes == DEFAULT_CLASSES and source.classes == 400:

@@ -10,6 +10,7 @@ features`) treats it as the model it comes from.
 import keras
 
 from keras_nonlocal import keras_private
+from keras_nonlocal.models.video_resnet import HEAD_LAYERS
 from keras_nonlocal.models.video_resnet import check_pooling
 from keras_nonlocal.models.video_resnet import global_pool
 from keras_nonlocal.zoo.describe import preprocessing_layer
@@ -18,6 +19,8 @@ def feature_layer_name(model):
     """The name of `model`'s last feature map `(batch, T, H, W, C)`: the res5
     output the classifier pools."""
     for layer in reversed(model.layers):
+        if layer.name in HEAD_LAYERS:  # a test head's windows are 5-D too
+            continue
         if len(keras_private.output_in(model, layer).shape) == 5:
             return layer.name
     raise ValueError(f"{model.name} has no 5-D feature map. Received: model={model.name!r}")
@@ -56,7 +59,7 @@ def feature_model(model, layer=None, pooling="avg"):
         raise ValueError(
             f"{model.name} has no layer {name!r}. Its stage outputs: {', '.join(stages)}. "
             f"Received: layer={layer!r}") from None
-    if len(output.shape) != 5:
+    if len(output.shape) != 5 or name in HEAD_LAYERS:
         raise ValueError(f"Layer {name!r} of {model.name} gives {tuple(output.shape)}, not a "
                          f"feature map (batch, T, H, W, C). Received: layer={layer!r}")
     if pooling is not None:

@@ -13,7 +13,7 @@ import inspect
 # the caller nor the weights set them.
 ARCHITECTURE_DEFAULTS = dict(sampling="32x2", layout="paper", inflate=None, num_nonlocal=None,
                              nonlocal_mode="embedded_gaussian", nonlocal_kwargs=None, pool2=True,
-                             base_width=64)
+                             base_width=64, test_head=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,7 @@ class ModelOptions:
     nonlocal_kwargs: dict = None
     pool2: bool = None
     base_width: int = None
+    test_head: str = None
     dropout: float = 0.5
     classifier_activation: str = "softmax"
     include_preprocessing: bool = True
@@ -88,6 +89,13 @@ ARGUMENT_DOCS = dict(
             `subsample_position`, `scale`, ...), over the publisher's.""",
     pool2="the temporal max-pool after res2 (`False`: none).",
     base_width="64 as in the paper; smaller for small, quick models.",
+    test_head="""what the classifier reads of a res5 map larger than a
+            training clip's (testing fully convolutional at 256): default
+            the publisher's (`layout`); `"window_scores"` every training-size
+            window classified, scores averaged (the release, PySlowFast, the
+            paper's layout), `"window_logits"` their logits averaged
+            (pytorchvideo), `"global"` the global mean (mmaction2). The same
+            function at the training size.""",
     dropout="0.5 as in the paper.",
     classifier_activation='`"softmax"`, `"sigmoid"` or `None` (logits).',
     include_preprocessing="""the model normalises RGB frames in [0, 255]

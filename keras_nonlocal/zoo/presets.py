@@ -83,9 +83,11 @@ class WeightsPreset:
 
 def _kinetics_clip(layout, sampling, **views):
     """The clip of a Kinetics-400 checkpoint: its sampling, its publisher's
-    normalisation, the 400 class names (and any other `views` settings)."""
+    normalisation and test protocol, the 400 class names (and any other
+    `views` settings)."""
     frames, stride = SAMPLINGS[sampling]
     return Clip(num_frames=frames, frame_stride=stride, class_names=kinetics400_classes(),
+                protocol=PUBLISHERS[layout].protocol,
                 **PUBLISHERS[layout].normalization.fields(), **views)
 
 

@@ -7,13 +7,17 @@ is what the builders (strides, pools, the non-local block's conventions),
 the checkpoint loaders (tensor names), the clip (normalisation) read; a
 checkpoint reproduces its outputs only in its publisher's network.
 
-| record | who | stride | pool1 | normalisation | checkpoints |
-|---|---|---|---|---|---|
-| `paper` | Table 1, keras.applications' stride | first 1x1 | padded | release's | (ImageNet inflation) |
-| `release` | video-nonlocal-net (Caffe2) | 3x3 | unpadded | RGB 114.75 / 57.375 | Caffe2 blob names |
-| `pyslowfast` | PySlowFast | 3x3 | padded | the same numbers | Caffe2 blob names |
-| `pytorchvideo` | pytorchvideo | 3x3 | padded | the same numbers | `blocks.*` |
-| `mmaction2` | mmaction2 1.x | 3x3 | padded | ImageNet mean / std | `backbone.*` |
+| record | who | stride | pool1 | normalisation | checkpoints | test head | protocol |
+|---|---|---|---|---|---|---|---|
+| `paper` | Table 1, keras.applications' stride | first 1x1 | padded | release's | (ImageNet inflation) | window scores | `keras_nonlocal` |
+| `release` | video-nonlocal-net (Caffe2) | 3x3 | unpadded | RGB 114.75 / 57.375 | Caffe2 blob names | window scores | `release` |
+| `pyslowfast` | PySlowFast | 3x3 | padded | the same numbers | Caffe2 blob names | window scores | `pyslowfast` |
+| `pytorchvideo` | pytorchvideo | 3x3 | padded | the same numbers | `blocks.*` | window logits | `pyslowfast` |
+| `mmaction2` | mmaction2 1.x | 3x3 | padded | ImageNet mean / std | `backbone.*` | global mean | `mmaction2` |
+
+The test head (`models.Architecture.test_head`) is what the classifier
+reads of a res5 map larger than training's (a 256 crop); the protocol
+(`keras_nonlocal.protocol`) where the test views lie and how they combine.
 
 A new publisher is one new record, plus the code for whatever is new in it
 (the release's frozen-BN long-clip networks and the Long-Term Feature Bank's
@@ -25,6 +29,8 @@ import dataclasses
 import types
 
 from keras_nonlocal.clip import RELEASE_NORMALIZATION
+from keras_nonlocal.models.video_resnet import TEST_HEADS
+from keras_nonlocal.protocol import PROTOCOLS
 from keras_nonlocal.clip import Normalization
 from keras_nonlocal.settings import check_choice
 
@@ -69,6 +75,9 @@ class Publisher:
             (`weights.converters.NAMING_SCHEMES`), None if it publishes none.
         file_sampling: the sampling of its checkpoint files when a file
             does not say (`None`: the builder's default).
+        test_head: how its code classifies a res5 map larger than a
+            training clip's (`models.Architecture.test_head`).
+        protocol: the name of its evaluation `Protocol` (`protocols`).
     """
 
     name: str
@@ -80,8 +89,12 @@ class Publisher:
     normalization: Normalization
     checkpoint_names: str = None
     file_sampling: str = None
+    test_head: str = "window_scores"
+    protocol: str = "keras_nonlocal"
 
     def __post_init__(self):
+        check_choice("test_head", self.test_head, TEST_HEADS)
+        check_choice("protocol", self.protocol, tuple(PROTOCOLS))
         object.__setattr__(self, "time", types.MappingProxyType(dict(self.time)))
         object.__setattr__(self, "nonlocal_block", types.MappingProxyType(
             dict(self.nonlocal_block)))
@@ -93,7 +106,8 @@ class Publisher:
         time = self.time[sampling]
         return dict(stride_on=self.stride_on, pool_padding=self.pool_padding,
                     conv1_temporal_stride=time.conv1_stride, pool1_temporal=time.pool1,
-                    pool2_temporal=time.pool2, nonlocal_kwargs=dict(self.nonlocal_block))
+                    pool2_temporal=time.pool2, nonlocal_kwargs=dict(self.nonlocal_block),
+                    test_head=self.test_head)
 
 
 _ALL = (
@@ -104,7 +118,11 @@ _ALL = (
         "paper", "the paper (Table 1), for ImageNet inflation", stride_on="1x1",
         pool_padding="symmetric",
         time={"32x2": TimeAxis(2, (3, 2), (3, 2)), "8x8": _EIGHT_FRAMES},
-        nonlocal_block={}, normalization=RELEASE_NORMALIZATION),
+        nonlocal_block={}, normalization=RELEASE_NORMALIZATION,
+        # the release's head (its windows, scores averaged) but evenly spaced
+        # test clips: the release's rule wraps clips past a video's end into
+        # its start, which the paper does not describe.
+        test_head="window_scores", protocol="keras_nonlocal"),
     # video-nonlocal-net: 32-frame files come from its resnet_video_org
     # network (conv1, pool1 2x3x3 and pool2 2x1x1 each halve time), 8-frame
     # files from resnet_video; its blocks pool the input before phi and g
@@ -113,18 +131,22 @@ _ALL = (
         "release", "video-nonlocal-net (the paper's original release, Caffe2)",
         stride_on="3x3", pool_padding="valid",
         time={"32x2": TimeAxis(2, (2, 2), (2, 2)), "8x8": _EIGHT_FRAMES},
-        nonlocal_block={}, normalization=RELEASE_NORMALIZATION, checkpoint_names="release"),
+        nonlocal_block={}, normalization=RELEASE_NORMALIZATION, checkpoint_names="release",
+        test_head="window_scores", protocol="release"),
     # PySlowFast: conv1 never strides in time, pool1 1x3x3 padded (112 -> 56).
     Publisher(
         "pyslowfast", "PySlowFast", stride_on="3x3", pool_padding="symmetric",
         time={"32x2": _EIGHT_FRAMES, "8x8": _EIGHT_FRAMES}, nonlocal_block={},
-        normalization=RELEASE_NORMALIZATION, checkpoint_names="release", file_sampling="8x8"),
-    # pytorchvideo: PySlowFast's network; its hub has no non-local model.
+        normalization=RELEASE_NORMALIZATION, checkpoint_names="release", file_sampling="8x8",
+        test_head="window_scores", protocol="pyslowfast"),
+    # pytorchvideo: PySlowFast's network; its hub has no non-local model. Its
+    # head averages the windows' logits; it ships no test protocol (its
+    # model zoo's 10 x 3 figures are PySlowFast's way), so PySlowFast's.
     Publisher(
         "pytorchvideo", "pytorchvideo", stride_on="3x3", pool_padding="symmetric",
         time={"32x2": _EIGHT_FRAMES, "8x8": _EIGHT_FRAMES}, nonlocal_block={},
         normalization=RELEASE_NORMALIZATION, checkpoint_names="pytorchvideo",
-        file_sampling="8x8"),
+        file_sampling="8x8", test_head="window_logits", protocol="pyslowfast"),
     # mmaction2's ResNet3d I3D (32x2x1 configs): conv1 and pool1 (1x3x3, a
     # temporal subsampling, padded) each halve time. Its blocks (mmcv
     # NonLocal3d) pool the keys and values after phi and g, do not scale the
@@ -134,7 +156,7 @@ _ALL = (
         time={"32x2": TimeAxis(2, (1, 2), (2, 2)), "8x8": _EIGHT_FRAMES},
         nonlocal_block=dict(subsample_position="after", scale=False, output_bias=False),
         normalization=Normalization("RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
-        checkpoint_names="mmaction2"),
+        checkpoint_names="mmaction2", test_head="global", protocol="mmaction2"),
 )
 PUBLISHERS = types.MappingProxyType({p.name: p for p in _ALL})
 

@@ -41,10 +41,10 @@ def test_map_by_hand():
 def test_multi_view_average_is_per_video():
     scores = np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
     ids = np.array([7, 7, 3, 3, 3])
-    video_ids, averaged = training.average_per_video(scores, ids)
+    video_ids, averaged = training.combine_views(scores, ids)
     np.testing.assert_array_equal(video_ids, [3, 7])
     np.testing.assert_allclose(averaged, [[1.3 / 3, 1.7 / 3], [0.5, 0.5]])
-    _, _, labels = training.average_per_video(scores, ids, labels=[1, 1, 0, 0, 0])
+    _, _, labels = training.combine_views(scores, ids, labels=[1, 1, 0, 0, 0])
     np.testing.assert_array_equal(labels, [0, 1])
 
 
@@ -55,16 +55,16 @@ def test_labels_per_video_in_one_pass(rng):
     ids = rng.permutation(np.repeat(np.arange(20000), 3))
     truth = rng.integers(0, 400, 20000)
     scores = rng.random((len(ids), 4))
-    video_ids, _, labels = training.average_per_video(scores, ids, truth[ids])
+    video_ids, _, labels = training.combine_views(scores, ids, truth[ids])
     expected = {}
     for i in ids:
         expected.setdefault(int(i), truth[i])
     np.testing.assert_array_equal(labels, [expected[int(i)] for i in video_ids])
     multi_hot = np.eye(5)[truth[ids] % 5]
-    _, _, rows = training.average_per_video(scores, ids, multi_hot)
+    _, _, rows = training.combine_views(scores, ids, multi_hot)
     np.testing.assert_array_equal(rows, np.eye(5)[truth % 5])
     with pytest.raises(ValueError, match="Views of one video carry different labels"):
-        training.average_per_video(scores[:3], [0, 0, 1], [2, 3, 1])
+        training.combine_views(scores[:3], [0, 0, 1], [2, 3, 1])
 
 
 @pytest.fixture
@@ -110,3 +110,31 @@ def test_export_round_trip(trained, tmp_path, rng):
                                keras.ops.convert_to_numpy(expected), atol=1e-6)
     with pytest.raises((TypeError, ValueError)):
         served.serve(tf.constant(clips.astype("float32")))  # the signature takes uint8
+
+
+def test_evaluate_cli_protocols_and_denominators(tiny_videos, trained_checkpoint, tmp_path):
+    """`--protocol` changes the rules, is printed and recorded; an unreadable
+    video in the list is left out of `top1` and counted wrong in `listed`."""
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    listing = tmp_path / "val.csv"
+    lines = [f"{os.path.join(tiny_videos, c, v)},{c}" for c in sorted(os.listdir(tiny_videos))
+             for v in sorted(os.listdir(os.path.join(tiny_videos, c)))]
+    listing.write_text("\n".join(lines + [f"{bad},dark"]) + "\n")
+    results = {}
+    for name in ("release", "pyslowfast"):
+        output = str(tmp_path / f"{name}.json")
+        done = subprocess.run(
+            [sys.executable, "-m", "keras_nonlocal.cli", "evaluate", trained_checkpoint,
+             str(listing), "--clips", "2", "--crops", "3", "--short-side", "32", "--protocol",
+             name, "--output", output], env=ENV, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert f"protocol {name} (" in done.stdout
+        results[name] = json.load(open(output))
+        assert results[name]["protocol"] == name and results[name]["clip"]["protocol"] == name
+    release = results["release"]
+    assert release["videos"] == len(lines) and release["listed"]["videos"] == len(lines) + 1
+    assert release["skipped_videos"] == [str(bad)] and release["reported"] == "listed"
+    assert release["listed"]["top1"] == pytest.approx(release["top1"] * len(lines)
+                                                      / (len(lines) + 1))
+    assert results["pyslowfast"]["reported"] == "readable"
