@@ -145,12 +145,18 @@ def _evaluate(args):
     model = _load_model(args.checkpoint)
     clip = zoo.resolve_clip(model, _clip_changes(args))
     classes = args.classes or (list(clip.class_names) if clip.class_names else None)
-    videos = data.read_videos(args.data, root=args.root, class_names=classes)
+    if _is_tfrecords(args.data):
+        if args.classes:
+            clip = clip.replace(class_names=tuple(data.read_class_names(args.classes)))
+        videos = data.TFRecords(args.data, frame_rate=args.frame_rate, resample=args.resample,
+                                multi_label=bool(args.multi_label))
+    else:
+        videos = data.read_videos(args.data, root=args.root, class_names=classes)
     output = args.output or _output_next_to(args.checkpoint, "_eval.json")
     metrics = training.evaluate(model, videos, clip=clip, batch_size=args.batch_size,
                                 output=output)
     shown = {k: v for k, v in metrics.items()
-             if k not in ("confusion_matrix", "per_class_accuracy")}
+             if k not in ("confusion_matrix", "per_class_accuracy", "per_video")}
     print(json.dumps(shown, indent=1))
     rules = PROTOCOLS[metrics["protocol"]]
     figure = "mAP" if "mAP" in metrics else "top1"
@@ -161,6 +167,11 @@ def _evaluate(args):
           f"{metrics['videos']} readable videos, {100 * listed:.2f} over "
           f"{metrics['listed']['videos']} listed (reported: {rules.denominator})")
     print(f"results: {output}")
+
+
+def _is_tfrecords(path):
+    """A `.tfrecord` file or pattern (`shards/val-*.tfrecord`)."""
+    return str(path).endswith((".tfrecord", ".tfrecords")) or ".tfrecord-" in str(path)
 
 
 def _placed_model(spec, strategy):
@@ -352,12 +363,20 @@ def build_parser():
     evaluate = commands.add_parser(
         "evaluate", help="multi-view testing of a checkpoint, with the clip it was trained on")
     evaluate.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET")
-    evaluate.add_argument("data", help="videos: a folder per class or a list")
+    evaluate.add_argument("data", help="videos: a folder per class or a list; or TFRecord "
+                          "shards (a .tfrecord file or pattern, Model Garden or DMVR records)")
     evaluate.add_argument("--root")
     evaluate.add_argument("--classes", help="class names file (default: the model's classes)")
     evaluate.add_argument("--quick", action="store_true", help="1 clip x 1 crop")
     evaluate.add_argument("--batch-size", type=int, default=4)
     evaluate.add_argument("--output", help="results JSON (default: next to the checkpoint)")
+    evaluate.add_argument("--frame-rate", type=float, help="TFRecords: the frame rate the "
+                          "model's stride assumes (30 for Kinetics); shards recording another "
+                          "are refused unless --resample")
+    evaluate.add_argument("--resample", action="store_true",
+                          help="TFRecords at another frame rate: take each frame at its time")
+    evaluate.add_argument("--multi-label", action="store_true",
+                          help="TFRecords: labels are sets (mAP), as for Charades")
     clip_args(evaluate)
     evaluate.set_defaults(func=_evaluate)
 

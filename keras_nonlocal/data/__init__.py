@@ -17,6 +17,8 @@ from keras_nonlocal.data.sampling import eval_clip_indices
 from keras_nonlocal.data.sampling import eval_crop_boxes
 from keras_nonlocal.data.sampling import train_clip_indices
 from keras_nonlocal.data.skips import SkipLog
+from keras_nonlocal.data.sources import RecordKeys
+from keras_nonlocal.data.sources import TFRecords
 from keras_nonlocal.data.sources import VideoList
 from keras_nonlocal.data.sources import find_videos
 from keras_nonlocal.data.sources import read_class_names
@@ -36,7 +38,7 @@ _TF_DATA = {"video_dataset": "pipeline", "tfrecord_dataset": "tfrecord",
             "TFRecordSkips": "tfrecord"}
 
 __all__ = [
-    "SkipLog", "SkippedVideosReport", "TFRecordSkips", "VideoError", "VideoList", "Window",
+    "RecordKeys", "SkipLog", "SkippedVideosReport", "TFRecordSkips", "TFRecords", "VideoError", "VideoList", "Window",
     "eval_clip_indices", "eval_crop_boxes", "find_videos", "iter_windows", "make_tfrecords", "probe", "read_class_names",
     "read_csv_list", "read_folder", "read_frames", "read_kinetics_csv", "read_slowfast_list",
     "read_videos", "read_views", "tfrecord_dataset", "train_clip_indices", "video_dataset",

@@ -24,7 +24,8 @@ def shard_paths(out_dir, name, num_shards):
 
 
 def _encode_video(path, short_side, quality):
-    """All frames of a video, short side resized, as JPEG bytes."""
+    """All frames of a video, short side resized, as JPEG bytes, and its
+    frame rate (frames per second; 0 where the file does not say)."""
     import tensorflow as tf
 
     from keras_nonlocal.data.views import scaled_size
@@ -33,6 +34,7 @@ def _encode_video(path, short_side, quality):
     try:
         with av.open(path) as container:
             stream = _video_stream(container, path)
+            rate = float(stream.average_rate or stream.guessed_rate or 0)
             for frame in container.decode(stream):
                 if short_side:
                     height, width = scaled_size(frame.height, frame.width, short_side, 2)
@@ -45,20 +47,24 @@ def _encode_video(path, short_side, quality):
         raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
     if not jpegs:
         raise VideoError(f"{path}: no frames")
-    return jpegs
+    return jpegs, rate
 
 
-def _sequence_example(jpegs, labels, media_id):
+def _sequence_example(jpegs, labels, media_id, frame_rate):
     import tensorflow as tf
 
+    from keras_nonlocal.data.sources import RecordKeys
+
+    keys = RecordKeys()
     context = tf.train.Features(feature={
-        "clip/label/index": tf.train.Feature(int64_list=tf.train.Int64List(value=labels)),
-        "clip/media_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[media_id.encode()])),
+        keys.label_index: tf.train.Feature(int64_list=tf.train.Int64List(value=labels)),
+        keys.media_id: tf.train.Feature(bytes_list=tf.train.BytesList(value=[media_id.encode()])),
+        keys.frame_rate: tf.train.Feature(float_list=tf.train.FloatList(value=[frame_rate])),
     })
     frames = tf.train.FeatureList(feature=[
         tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])) for jpeg in jpegs])
     return tf.train.SequenceExample(
-        context=context, feature_lists=tf.train.FeatureLists(feature_list={"image/encoded": frames}))
+        context=context, feature_lists=tf.train.FeatureLists(feature_list={keys.frames: frames}))
 
 
 def write_shard(task):
@@ -71,11 +77,11 @@ def write_shard(task):
     with tf.io.TFRecordWriter(temporary) as writer:
         for video_path, labels in items:
             try:
-                jpegs = _encode_video(video_path, short_side, quality)
+                jpegs, rate = _encode_video(video_path, short_side, quality)
             except VideoError as error:
                 skipped[video_path] = str(error)
                 continue
-            writer.write(_sequence_example(jpegs, labels, video_path).SerializeToString())
+            writer.write(_sequence_example(jpegs, labels, video_path, rate).SerializeToString())
             written += 1
     manifest = {"shard": os.path.basename(path), "videos": written, "skipped": skipped}
     with open(path + ".json.tmp", "w") as f:

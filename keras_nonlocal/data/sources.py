@@ -7,6 +7,7 @@ error naming it, not a crash hours into training.
 
 import csv
 import dataclasses
+import glob
 import os
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")
@@ -35,6 +36,64 @@ class VideoList:
     @property
     def num_classes(self):
         return len(self.class_names)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordKeys:
+    """The feature names of a video record (TF Model Garden's and DMVR's).
+
+    Attributes:
+        frames: feature list of encoded frames (JPEG or PNG).
+        label_index: context int64 list of class indices.
+        label_text: context bytes list of class names, read where
+            `label_index` is absent.
+        media_id: context bytes, the video's id.
+        filename: context bytes, the id where `media_id` is absent (DMVR).
+        frame_rate: context float, frames per second (`make-tfrecords`).
+    """
+
+    frames: str = "image/encoded"
+    label_index: str = "clip/label/index"
+    label_text: str = "clip/label/text"
+    media_id: str = "clip/media_id"
+    filename: str = "video/filename"
+    frame_rate: str = "clip/frame_rate"
+
+
+@dataclasses.dataclass(frozen=True)
+class TFRecords:
+    """TFRecord shards to evaluate or predict on, in place of video files.
+
+    Attributes:
+        files: shard paths or a glob pattern.
+        keys: the records' feature names (`RecordKeys`).
+        multi_label: whether labels are sets (multi-hot targets).
+        frame_rate: the frame rate the model's clip stride assumes (30 for
+            the Kinetics models); `None` takes the shards as they are.
+        resample: shards at another recorded rate are resampled (`True`) or
+            refused (`False`, the default).
+
+    Example:
+
+    ```python
+    evaluate(model, data.TFRecords("val-*.tfrecord", frame_rate=30, resample=True))
+    ```
+    """
+
+    files: object
+    keys: RecordKeys = RecordKeys()
+    multi_label: bool = False
+    frame_rate: float = None
+    resample: bool = False
+
+    def paths(self):
+        """The shard paths (a pattern expanded, sorted); a ValueError if none."""
+        files = self.files
+        if isinstance(files, (str, os.PathLike)):
+            files = sorted(glob.glob(str(files))) or ([str(files)] if os.path.isfile(files) else [])
+        if not files:
+            raise ValueError(f"No TFRecord shards. Received: files={self.files!r}")
+        return list(files)
 
 
 def read_class_names(path):

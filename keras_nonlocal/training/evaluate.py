@@ -159,8 +159,10 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
 
     Args:
         model: a zoo model (or any model recording its clip).
-        videos: a `VideoList`; its class order must be the model's (read it
-            with `class_names=zoo.preprocessing_spec(model).class_names`).
+        videos: a `VideoList` (its class order must be the model's: read it
+            with `class_names=zoo.preprocessing_spec(model).class_names`), or
+            `data.TFRecords` shards (Model Garden or DMVR records; labels read
+            as the model's classes, videos told apart by their ids).
         clip: `None` for the model's own clip (what it was trained on), a
             dict of changes to it (printed), or a `Clip`.
         batch_size: views per batch.
@@ -176,7 +178,9 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
         A dict: `top1`, `top5`, `per_class_accuracy`, `confusion_matrix` (or
         `mAP`) over the readable videos, `listed` (the same figures over all
         listed videos), `reported` (which of the two the protocol reports),
-        `protocol`, `videos`, `views_per_video`, `skipped_videos` and `clip`.
+        `protocol`, `videos`, `views_per_video`, `skipped_videos` (paths, or
+        for TFRecords their number), `clip` and `per_video` (each video's
+        label and top classes, by path or record id).
 
     Example:
 
@@ -192,20 +196,44 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
     if protocol is not None:
         clip = clip.replace(protocol=protocol_of(protocol).name)
     rules = protocol_of(clip.protocol)
-    _check_classes(clip, videos.class_names)
-    multi_label = videos.multi_label if multi_label is None else multi_label
-    dataset, skipped = data.video_dataset(videos, clip, training=False, batch_size=batch_size,
-                                          with_video_id=True)
+    records = isinstance(videos, data.TFRecords)
+    if records:
+        if clip.class_names is None:
+            raise ValueError("Evaluating TFRecords reads their labels as the model's classes; "
+                             "this model records no class names. Received: class_names=None")
+        class_names = list(clip.class_names)
+        multi_label = videos.multi_label if multi_label is None else multi_label
+        dataset, skipped = data.tfrecord_dataset(
+            videos.paths(), len(class_names), clip, training=False, multi_label=multi_label,
+            batch_size=batch_size, shuffle=False, with_video_id=True, keys=videos.keys,
+            class_names=class_names, frame_rate=videos.frame_rate, resample=videos.resample,
+            print_fn=print_fn)
+    else:
+        _check_classes(clip, videos.class_names)
+        class_names = videos.class_names
+        multi_label = videos.multi_label if multi_label is None else multi_label
+        dataset, skipped = data.video_dataset(videos, clip, training=False,
+                                              batch_size=batch_size, with_video_id=True)
     scores, labels, ids = view_scores(model, dataset)
     video_ids, combined, video_labels = combine_views(scores, ids, labels,
                                                       rules.combine_for(multi_label))
-    metrics = classification_metrics(combined, video_labels, videos.class_names, multi_label)
-    metrics["listed"] = _over_listed(metrics, combined, video_labels, video_ids, videos,
+    metrics = classification_metrics(combined, video_labels, class_names, multi_label)
+    if records:
+        names = [i.decode() for i in video_ids]
+        listed, missing, unreadable = len(names) + skipped.count, None, skipped.count
+    else:
+        names = [videos.paths[i] for i in video_ids]
+        listed = len(videos)
+        missing = [videos.labels[i] for i in np.setdiff1d(np.arange(listed), video_ids)]
+        unreadable = sorted(skipped.errors)
+    metrics["listed"] = _over_listed(metrics, combined, video_labels, listed, missing,
                                      multi_label)
     metrics.update(reported=rules.denominator, protocol=rules.name,
                    views_per_video=clip.eval_clips * clip.eval_crops,
-                   skipped_videos=sorted(skipped.errors),
-                   clip={k: v for k, v in clip.get_config().items() if k != "class_names"})
+                   skipped_videos=unreadable,
+                   clip={k: v for k, v in clip.get_config().items() if k != "class_names"},
+                   per_video=_per_video(names, combined, video_labels, class_names,
+                                        multi_label))
     if output:
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         with open(output, "w") as f:
@@ -216,21 +244,35 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
     return metrics
 
 
-def _over_listed(metrics, scores, labels, video_ids, videos, multi_label):
-    """The figures over every listed video: an unreadable one is wrong
-    (top-k) or has the lowest score in every class (mAP)."""
-    listed = len(videos)
+def _over_listed(metrics, scores, labels, listed, missing, multi_label):
+    """The figures over all `listed` videos: an unreadable one is wrong
+    (top-k) or, with `missing` (the unreadable videos' label lists), has the
+    lowest score in every class (mAP; `None` where their labels are not
+    known, as for dropped TFRecords)."""
     if multi_label:
-        missing = np.setdiff1d(np.arange(listed), video_ids)
+        if missing is None:
+            return {"mAP": None if listed > len(scores) else metrics["mAP"], "videos": listed}
         rows = np.zeros((len(missing), scores.shape[1]))
-        for row, index in zip(rows, missing):
-            row[list(videos.labels[index])] = 1
+        for row, classes in zip(rows, missing):
+            row[list(classes)] = 1
         all_scores = np.concatenate([scores, np.full(rows.shape, -np.inf)])
         return {"mAP": mean_average_precision(all_scores, np.concatenate([labels, rows])),
                 "videos": listed}
-    fraction = len(scores) / listed
+    fraction = len(scores) / listed if listed else 0.0
     return {"top1": metrics["top1"] * fraction, "top5": metrics["top5"] * fraction,
             "videos": listed}
+
+
+def _per_video(names, scores, labels, class_names, multi_label, top=5):
+    """`{video: {"label": ..., "top": [[class, score], ...]}}`."""
+    results = {}
+    for name, row, label in zip(names, scores, labels):
+        best = np.argsort(-row)[:top]
+        truth = ([class_names[c] for c in np.flatnonzero(label)] if multi_label
+                 else class_names[int(label)])
+        results[name] = {"label": truth,
+                         "top": [[class_names[c], float(row[c])] for c in best]}
+    return results
 
 
 def _check_classes(clip, class_names):

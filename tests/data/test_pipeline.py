@@ -7,6 +7,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import video_factory as vf
@@ -89,6 +90,12 @@ def test_tfrecords_give_the_same_frames_as_files(video_dir, tmp_path):
         np.testing.assert_array_equal(yf, yr)
         assert [vf.frame_indices(v) for v in xf] == [vf.frame_indices(v) for v in xr]
         assert np.abs(xf.astype(int) - xr.astype(int)).mean() < 6  # JPEG loss
+    # each record keeps its video's frame rate (a clip's stride is read against it)
+    for serialized in tf.data.TFRecordDataset(sorted(map(str, tmp_path.glob("videos-*.tfrecord")))):
+        context = tf.train.SequenceExample.FromString(serialized.numpy()).context.feature
+        path = context["clip/media_id"].bytes_list.value[0].decode()
+        assert context["clip/frame_rate"].float_list.value[0] == pytest.approx(
+            data.probe(path).fps, rel=1e-6)
 
 
 def test_both_pipelines_cut_the_window_the_seed_draws(tmp_path):
