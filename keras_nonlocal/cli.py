@@ -237,8 +237,13 @@ def _predict(args):
         return _timeline(args, model, names)
     if args.hop is not None or args.output:
         raise ValueError("--hop and --output go with --timeline. Received: no --timeline")
-    results = training.predict(model, args.videos, clip=_clip_changes(args), class_names=names)
-    for path in args.videos:
+    records = [v for v in args.videos if _is_tfrecords(v)]
+    if records and len(records) != len(args.videos):
+        raise ValueError("predict takes video files or TFRecord shards, not both. Received: "
+                         f"{len(records)} shards among {len(args.videos)} arguments")
+    sources = data.TFRecords(records) if records else args.videos
+    results = training.predict(model, sources, clip=_clip_changes(args), class_names=names)
+    for path in (results if records else args.videos):
         result = results[path]
         if isinstance(result, str):
             print(f"{path}: {result}")

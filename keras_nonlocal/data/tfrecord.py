@@ -163,6 +163,7 @@ def tfrecord_dataset(
     frame_rate=None,
     resample=False,
     print_fn=print,
+    labels=True,
 ):
     """A pure-TensorFlow pipeline over TFRecord shards.
 
@@ -186,6 +187,8 @@ def tfrecord_dataset(
             (a ValueError saying both), `True` takes each clip frame at the
             time it has at `frame_rate` (printed).
         print_fn: where a resampling is announced.
+        labels: `False` reads records without labels (targets 0: for
+            prediction and features).
         (the others as `video_dataset`)
 
     Returns:
@@ -198,13 +201,15 @@ def tfrecord_dataset(
     if not files:
         raise ValueError("No TFRecord files. Received: files=[]")
     skips = skips or TFRecordSkips()
-    layout = inspect_shards(files, keys)
+    layout = inspect_shards(files, keys, needs_labels=labels)
     ratio, message = rate_plan(layout.frame_rate, frame_rate, resample, clip)
     if message:
         print_fn(message)
     context_spec = {k: tf.io.FixedLenFeature([], tf.string, default_value="")
                     for k in layout.id_keys}
-    if layout.label_key == keys.label_index:
+    if not labels or layout.label_key is None:
+        pass
+    elif layout.label_key == keys.label_index:
         context_spec[keys.label_index] = tf.io.VarLenFeature(tf.int64)
     else:
         if not class_names:
@@ -243,16 +248,18 @@ def tfrecord_dataset(
         context, sequence = tf.io.parse_single_sequence_example(serialized, context_spec,
                                                                 sequence_spec)
         frames = sequence[keys.frames]
-        if layout.label_key == keys.label_index:
-            labels = tf.sparse.to_dense(context[keys.label_index])
+        if not labels or layout.label_key is None:
+            indices = tf.zeros([1], tf.int64)
+        elif layout.label_key == keys.label_index:
+            indices = tf.sparse.to_dense(context[keys.label_index])
         else:
-            labels = table.lookup(tf.sparse.to_dense(context[keys.label_text], default_value=""))
-        known = tf.reduce_all(labels >= 0) & (tf.size(labels) > 0)
-        labels = tf.maximum(labels, 0)
+            indices = table.lookup(tf.sparse.to_dense(context[keys.label_text], default_value=""))
+        known = tf.reduce_all(indices >= 0) & (tf.size(indices) > 0)
+        indices = tf.maximum(indices, 0)
         if multi_label:
-            target = tf.reduce_max(tf.one_hot(labels, num_classes, dtype=tf.float32), axis=0)
+            target = tf.reduce_max(tf.one_hot(indices, num_classes, dtype=tf.float32), axis=0)
         else:
-            target = tf.cast(tf.concat([labels, [0]], 0)[0], tf.int32)
+            target = tf.cast(tf.concat([indices, [0]], 0)[0], tf.int32)
         video_id = tf.strings.join(["record ", tf.strings.as_string(position)])
         for key in reversed(layout.id_keys):  # media_id over filename over the position
             video_id = tf.where(context[key] != "", context[key], video_id)

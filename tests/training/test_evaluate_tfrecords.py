@@ -128,3 +128,47 @@ def test_a_frame_rate_mismatch_is_refused_or_resampled(model, videos, tmp_path):
     _check(metrics, model, videos[2:], ["v"], protocol("keras_nonlocal"), ratio=1 / 3)
     same = training.evaluate(model, data.TFRecords(path, frame_rate=10))  # agreed: as they are
     _check(same, model, videos[2:], ["v"], protocol("keras_nonlocal"))
+
+
+def test_predict_on_shards_without_labels(model, videos, tmp_path):
+    """`predict` (and `keras-nonlocal predict shard.tfrecord`) needs no labels:
+    each record's top classes from its own views."""
+    path = _write(tmp_path / "unlabelled.tfrecord", videos, tf.io.encode_png,
+                  lambda i: {"clip/media_id": _bytes([f"v{i}".encode()])})
+    results = training.predict(model, data.TFRecords(path), top=3)
+    assert sorted(results) == ["v0", "v1", "v2"]
+    for i, frames in enumerate(videos):
+        expected = _expected(model, frames, protocol("keras_nonlocal"))
+        got = dict(results[f"v{i}"])
+        np.testing.assert_allclose([got[c] for c in CLASSES], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_the_cli_on_shards(model, videos, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from helpers import backend_env
+
+    checkpoint = str(tmp_path / "m.keras")
+    model.save(checkpoint)
+    path = _write(tmp_path / "val-00000-of-00001.tfrecord", videos, tf.io.encode_png, lambda i: {
+        "clip/label/index": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3])),
+        "clip/media_id": _bytes([f"v{i}".encode()]),
+        "clip/frame_rate": tf.train.Feature(float_list=tf.train.FloatList(value=[10.0]))})
+    pattern = str(tmp_path / "val-*.tfrecord")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "keras_nonlocal.cli", *args], env=backend_env("tensorflow"),
+        capture_output=True, text=True, timeout=600)
+    refused = run("evaluate", checkpoint, pattern, "--frame-rate", "30")
+    assert refused.returncode != 0 and "refused" in refused.stderr
+    done = run("evaluate", checkpoint, pattern, "--frame-rate", "30", "--resample",
+               "--output", str(tmp_path / "eval.json"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resampled" in done.stdout and "protocol keras_nonlocal (" in done.stdout
+    metrics = json.load(open(tmp_path / "eval.json"))
+    assert sorted(metrics["per_video"]) == ["v0", "v1", "v2"]
+    predicted = run("predict", checkpoint, path)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert sorted(line.split(":")[0] for line in predicted.stdout.strip().splitlines()
+                  if line.startswith("v")) == ["v0", "v1", "v2"]
