@@ -63,3 +63,21 @@ def test_at_the_training_size_every_head_is_the_same(rng):
     big = {h: np.asarray(m(large)) for h, m in models.items()}
     assert np.abs(big["window_scores"] - big["global"]).max() > 1e-3
     assert np.abs(big["window_scores"] - big["window_logits"]).max() > 1e-3
+
+
+def test_the_readme_reproduce_table_is_the_records():
+    """README's per-preset table (head, protocol, command) says what the
+    preset records: a changed record fails here until the README follows."""
+    import os
+
+    from keras_nonlocal.zoo import publishers
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    for row in zoo.list_weights():
+        preset = zoo.PRESETS[row["model"]][row["preset"]]
+        publisher = publishers.publisher(preset.builder_args["layout"])
+        name = f"{row['model']}:{row['preset']}"
+        expected = (f"| `{name}` | {publisher.name} | {publisher.test_head} | "
+                    f"{preset.clip.protocol} |")
+        assert expected in readme, expected
+        assert f"`keras-nonlocal evaluate {name} k400_val.csv`" in readme
