@@ -190,8 +190,17 @@ def _features(args):
     from keras_nonlocal import features
 
     model, placement = _placed_model(args.model, args.strategy)
-    videos = data.find_videos(args.videos, root=args.root)
-    print(f"features of {len(videos)} videos on {placement.describe()}", flush=True)
+    records = [v for v in args.videos if _is_tfrecords(v)]
+    if records:
+        if len(records) != len(args.videos):
+            raise ValueError("features takes video files or TFRecord shards, not both. "
+                             f"Received: {len(records)} shards among {len(args.videos)}")
+        videos = data.TFRecords(records, frame_rate=args.frame_rate, resample=args.resample)
+        print(f"features of the records of {len(videos.paths())} shards on "
+              f"{placement.describe()}", flush=True)
+    else:
+        videos = data.find_videos(args.videos, root=args.root)
+        print(f"features of {len(videos)} videos on {placement.describe()}", flush=True)
     result = features.write_features(
         model, videos, args.out, overwrite=args.overwrite, layer=args.layer,
         pooling=None if args.pooling == "none" else args.pooling, hop=args.hop,
@@ -424,6 +433,11 @@ def build_parser():
     feats.add_argument("--strategy", default="auto",
                        help="devices: a training strategy name (auto: every device there is)")
     feats.add_argument("--overwrite", action="store_true", help="redo videos already written")
+    feats.add_argument("--frame-rate", type=float, help="TFRecord shards: the frame rate the "
+                       "clip's stride assumes; shards recording another are refused unless "
+                       "--resample (and the times of records without one)")
+    feats.add_argument("--resample", action="store_true",
+                       help="TFRecords at another frame rate: take each frame at its time")
     feats.add_argument("--quiet", action="store_true", help="no progress bar")
     feats.set_defaults(func=_features)
 

@@ -48,7 +48,103 @@ _DONE = object()
 ENGINES = ("threads", "tf.data")
 
 
-def _video_items(videos):
+class RecordRef(collections.namedtuple("RecordRef", ["shard", "position", "fps", "ratio"])):
+    """One record of a TFRecord shard: where it is, its frame rate, and the
+    shard frames per frame at the clip's rate (`tfrecord.rate_plan`)."""
+
+    def __str__(self):
+        return f"{self.shard}#{self.position}"
+
+
+class RecordItems(list):
+    """`(RecordRef, name)` pairs, with the `RecordKeys` to read them by."""
+
+    def __init__(self, items, keys):
+        super().__init__(items)
+        self.keys = keys
+
+
+def _record_items(records, clip):
+    """`(RecordRef, name)` per record of `records` (a `data.TFRecords`):
+    one pass over the contexts (ids, frame rates); a frame-rate mismatch is
+    refused or resampled as `records` says (the first one raises or is
+    printed)."""
+    tf = require_tensorflow("features of TFRecords")
+    from keras_nonlocal.data import tfrecord
+
+    keys = records.keys
+    spec = {k: tf.io.FixedLenFeature([], tf.string, default_value="")
+            for k in (keys.media_id, keys.filename)}
+    spec[keys.frame_rate] = tf.io.FixedLenFeature([], tf.float32, default_value=0.0)
+    items, told = [], False
+    for shard in records.paths():
+        tfrecord.inspect_shards([shard], keys, needs_labels=False)
+        for position, serialized in enumerate(tf.data.TFRecordDataset(shard)):
+            context, _ = tf.io.parse_single_sequence_example(serialized, spec)
+            name = (context[keys.media_id].numpy().decode()
+                    or context[keys.filename].numpy().decode() or f"{os.path.basename(shard)}"
+                    f"-record-{position}")
+            recorded = float(context[keys.frame_rate].numpy())
+            ratio, message = tfrecord.rate_plan(recorded, records.frame_rate, records.resample,
+                                                clip)
+            if message and not told:
+                print(message)
+                told = True
+            items.append((RecordRef(shard, position, recorded or records.frame_rate, ratio),
+                          name))
+    return RecordItems(items, keys)
+
+
+class _RecordReader(threading.local):
+    """Reads records by position, each thread moving forward through a shard
+    (items come in shard order: every record is read about once)."""
+
+    def __init__(self):
+        self.open = {}
+
+    def read(self, ref):
+        import tensorflow as tf
+
+        iterator, position = self.open.get(ref.shard, (None, None))
+        if iterator is None or ref.position < position:
+            iterator = iter(tf.data.TFRecordDataset(ref.shard).skip(ref.position))
+            position = ref.position
+        for _ in range(ref.position - position):
+            next(iterator)
+        self.open[ref.shard] = (iterator, ref.position + 1)
+        return next(iterator)
+
+
+def _record_windows(reader, ref, keys, clip, hop, crops, short_side):
+    """Every window of one record: `(Window, views)` as `iter_windows` gives
+    for a file (frames scaled to the test short side by TensorFlow)."""
+    import tensorflow as tf
+
+    from keras_nonlocal.data.views import scaled_size
+
+    if not ref.fps:
+        raise VideoError(f"{ref}: no frame rate recorded ({keys.frame_rate!r}); pass "
+                         "TFRecords(frame_rate=...)")
+    _, sequence = tf.io.parse_single_sequence_example(
+        reader.read(ref), sequence_features={keys.frames: tf.io.FixedLenSequenceFeature(
+            [], tf.string)})
+    try:
+        frames = np.stack([tf.io.decode_image(f, channels=3, expand_animations=False).numpy()
+                           for f in sequence[keys.frames]])
+    except (tf.errors.InvalidArgumentError, ValueError) as error:
+        raise VideoError(f"{ref}: {type(error).__name__}: {error}") from error
+    side = short_side or clip.eval_short_side
+    size = scaled_size(frames.shape[1], frames.shape[2], side, side)
+    if size != frames.shape[1:3]:
+        frames = np.round(tf.image.resize(frames, size).numpy()).clip(0, 255).astype(np.uint8)
+    yield from windows_lib.frames_windows(frames, ref.fps, clip, hop, crops, side, ref.ratio)
+
+
+def _video_items(videos, clip=None):
+    if isinstance(videos, RecordItems):
+        return videos
+    if _is_records(videos):
+        return _record_items(videos, clip)
     if isinstance(videos, (str, os.PathLike)):
         return find_videos(videos)
     items = []
@@ -96,7 +192,9 @@ def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None,
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
     if engine not in ENGINES:
         raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
-    items = _video_items(videos)
+    items = _video_items(videos, clip)
+    keys = items.keys if isinstance(items, RecordItems) else None
+    reader = _RecordReader()
     call = _model_call(model, placement, batch_size * crops)
     bar = _Progress(len(items)) if progress else None
     decoded = queue.Queue(maxsize=4 * batch_size)
@@ -116,9 +214,14 @@ def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None,
         """The queue items of one video, in order."""
         path = items[index][0]
         try:
-            fps, count = probe(path).fps, 0
-            for window, views in windows_lib.iter_windows(path, clip, hop=hop, crops=crops,
-                                                          short_side=short_side):
+            if keys is not None:
+                fps, count = path.fps, 0
+                windows = _record_windows(reader, path, keys, clip, hop, crops, short_side)
+            else:
+                fps, count = probe(path).fps, 0
+                windows = windows_lib.iter_windows(path, clip, hop=hop, crops=crops,
+                                                   short_side=short_side)
+            for window, views in windows:
                 yield ("window", index, count, window, views)
                 count += 1
             yield ("end", index, count, fps)
@@ -220,6 +323,12 @@ def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None,
                 yield result
     finally:
         stop.set()
+
+
+def _is_records(videos):
+    from keras_nonlocal.data.sources import TFRecords
+
+    return isinstance(videos, TFRecords)
 
 
 def _tf_data_items(video, count, decoders):
@@ -367,19 +476,21 @@ def write_features(model, videos, out_dir, overwrite=False, **kwargs):
         A dict: `written` (names), `kept` (names done by an earlier run),
         `skipped` (name -> error).
     """
-    items = _video_items(videos)
+    items = _video_items(videos, zoo.resolve_clip(model, kwargs.get("clip"), print_fn=None))
     kept = [name for _, name in items
             if not overwrite and all(map(os.path.exists, output_paths(out_dir, name)))]
     done = set(kept)
     todo = [(path, name) for path, name in items if name not in done]
+    if isinstance(items, RecordItems):
+        todo = RecordItems(todo, items.keys)
     written, skips = [], SkipLog()
     if todo:
         for result in extract_features(model, todo, **kwargs):
             if result.error is not None:
-                skips.add(result.path, result.error)
+                skips.add(str(result.path), result.error)
                 continue
             npy, meta = output_paths(out_dir, result.name)
-            record = dict(video=result.path, fps=result.fps,
+            record = dict(video=str(result.path), fps=result.fps,
                           windows=window_records(result.windows))
             _write_atomically(meta, lambda f: f.write(json.dumps(record, indent=1).encode()))
             _write_atomically(npy, lambda f: np.save(f, result.outputs))

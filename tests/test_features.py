@@ -269,3 +269,37 @@ def test_bad_arguments(window_model, window_videos):
             next(features.extract_features(model, window_videos, **kwargs))
     with pytest.raises(ValueError, match="Not a folder, a video list or a video file"):
         next(features.extract_features(model, "/no/such/place"))
+
+
+def test_features_of_tfrecord_shards(window_model, window_videos, tmp_path):
+    """Shards written here (TensorFlow's SequenceExample writer, PNG frames
+    decoded from the test videos, DMVR's `video/filename` as the id, the
+    frame rate recorded): the same rows and windows as the files give, read
+    by the independent reference; a shard at another rate is refused."""
+    import tensorflow as tf
+
+    def feature(values, kind="bytes"):
+        if kind == "float":
+            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+    shard = str(tmp_path / "videos-00000-of-00001.tfrecord")
+    with tf.io.TFRecordWriter(shard) as writer:
+        for name in WINDOW_VIDEOS:
+            frames = decode_all(os.path.join(window_videos, name))
+            writer.write(tf.train.SequenceExample(
+                context=tf.train.Features(feature={"video/filename": feature([name.encode()]),
+                                                   "clip/frame_rate": feature([FPS], "float")}),
+                feature_lists=tf.train.FeatureLists(feature_list={"image/encoded":
+                    tf.train.FeatureList(feature=[feature([tf.io.encode_png(f).numpy()])
+                                                  for f in frames])})).SerializeToString())
+    out = str(tmp_path / "out")
+    done = run_cli("features", window_model, shard, "--out", out, "--hop", "3", "--quiet",
+                   check=True)
+    assert f"features of {len(WINDOW_VIDEOS)} videos written" in done.stdout
+    model = keras.saving.load_model(window_model)
+    for name in WINDOW_VIDEOS:
+        check_output(out, name, model, os.path.join(window_videos, name), 3)
+    refused = run_cli("features", window_model, shard, "--out", str(tmp_path / "o2"),
+                      "--frame-rate", str(3 * FPS), "--quiet")
+    assert refused.returncode != 0 and "refused" in refused.stderr

@@ -108,6 +108,32 @@ def iter_windows(path, clip, hop=None, crops=1, short_side=None):
         yield _window(0, count - 1, info.fps), _views(clip_frames, side, crops)
 
 
+def frames_windows(frames, fps, clip, hop=None, crops=1, short_side=None, ratio=1.0):
+    """Every window of a video held in memory (a TFRecord's frames, already
+    at the test short side), as `iter_windows` gives them for a file.
+
+    Args:
+        frames: uint8 `(N, H, W, 3)`.
+        fps: their frame rate.
+        ratio: frames per frame at the clip's rate (`tfrecord.rate_plan`):
+            the windows are laid on the clip's timeline, each frame taken
+            at its time.
+
+    Yields:
+        `(Window, views)`, the window's frames in the clip's rate.
+    """
+    side = short_side or clip.eval_short_side
+    total = len(frames)
+    virtual = max(int(np.floor(total / ratio)), 1) if ratio != 1.0 else total
+    span = sampling.clip_span(clip.num_frames, clip.frame_stride)
+    rate = fps / ratio
+    for indices in window_indices(virtual, clip, hop):
+        first = int(indices[0])
+        last = min(first + span, virtual) - 1
+        shard = np.minimum(np.floor(indices * ratio).astype(int), total - 1)
+        yield _window(first, last, rate), _views(frames[shard], side, crops)
+
+
 def _nearest(buffer, index):
     """The frame at `index`, else the one before it (a timestamp gap), else the first."""
     if index in buffer:
