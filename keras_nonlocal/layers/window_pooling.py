@@ -5,8 +5,8 @@ Trained on 224 crops, a video ResNet's classifier reads the mean of a 7 x 7
 res5 map. On a 256 crop res5 is 8 x 8: the original release and PySlowFast
 average every 7 x 7 window (stride 1: 2 x 2 windows) and classify each one
 (`AvgPool3d(pool_size, stride=1)` then the classifier, PySlowFast 1.0
-slowfast/models/head_helper.py:254, :338-343), pytorchvideo does the same
-(pytorchvideo/models/head.py:371-391), mmaction2 takes the global mean
+slowfast/models/head_helper.py:175, :210-214 of its 1.0 wheel), pytorchvideo does the same
+(pytorchvideo 0.1.5 pytorchvideo/models/head.py:371-391), mmaction2 takes the global mean
 (mmaction/models/heads/i3d_head.py:47). `WindowAveragePooling3D` gives the
 windows; where the map is no larger than the window (training, and testing
 at the training size) it is the global mean.
