@@ -113,3 +113,17 @@ def test_an_artifact_needing_tensorflow_ops_is_refused_by_name(tmp_path, rng):
     with pytest.raises(ValueError, match="TensorFlow ops that LiteRT's builtin kernels lack.*"
                                          "MaxPool3D"):
         export.runner(path, "litert")(rng.normal(size=(1, 4, 8, 8, 3)).astype("float32"))
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_the_window_head_exports(tmp_path, format):
+    """Tested at a size larger than training (res5 2 x 2, the window 1 x 1):
+    the windows' running sums (CumSum) run in onnxruntime and in LiteRT's
+    builtin kernels."""
+    keras.utils.set_random_seed(0)
+    model = zoo.nl_c2d_r50(classes=4, base_width=8, sampling="8x8", classifier_activation=None,
+                           clip=dict(num_frames=4, crop_size=32, eval_short_side=64))
+    assert model.get_layer("avg_pool").window == (2, 1, 1)
+    path = str(tmp_path / FILES[format])
+    export.export(model, path, format=format)
+    assert_matches(*export.verify(path, format, model))

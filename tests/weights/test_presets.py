@@ -32,6 +32,16 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 ENV = backend_env("tensorflow")
 C2D_8X8 = presets.PRESETS["c2d_r50"]["kinetics400_8x8"]
 
+# Run first in a subprocess: `import torch` fails as if it were not installed (a
+# finder that refuses it; `sys.modules["torch"] = None` broke scipy, which Keras
+# imports through scikit-learn when that is installed, and which expects a module there).
+NO_TORCH = ("import sys\n"
+            "class NoTorch:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch':\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, NoTorch())\n")
+
 
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
@@ -250,7 +260,7 @@ def test_pytorch_files_load_without_pytorch(tmp_path, rng):
     for key, value in expected.items():
         np.testing.assert_array_equal(ours[key], value.numpy())
         assert ours[key].dtype == value.numpy().dtype
-    script = ("import sys; sys.modules['torch'] = None\n"
+    script = NO_TORCH + (
               "from keras_nonlocal.weights import readers\n"
               f"kind, t = readers.read_tensors({path!r})\n"
               "print(kind, sorted(t), float(t['a'].sum()))")
@@ -299,7 +309,7 @@ def test_convert_cli_then_load_with_nothing_else(keras_home, rng, tmp_path):
                           env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "400 class names" in done.stdout and "clip 8x8" in done.stdout
-    script = ("import sys; sys.modules['torch'] = None\n"
+    script = NO_TORCH + (
               "import json, keras, keras_nonlocal\nfrom keras_nonlocal import zoo\n"
               f"m = keras.saving.load_model({out!r})\n"
               "c = zoo.preprocessing_spec(m)\n"
