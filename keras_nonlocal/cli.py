@@ -174,6 +174,16 @@ def _is_tfrecords(path):
     return str(path).endswith((".tfrecord", ".tfrecords")) or ".tfrecord-" in str(path)
 
 
+def _shards_among(command, paths):
+    """The TFRecord shards of a command's inputs (empty for video files);
+    a mix of both is a ValueError."""
+    records = [p for p in paths if _is_tfrecords(p)]
+    if records and len(records) != len(paths):
+        raise ValueError(f"{command} takes video files or TFRecord shards, not both. Received: "
+                         f"{len(records)} shards among {len(paths)} arguments")
+    return records
+
+
 def _placed_model(spec, strategy):
     """The model of `spec` loaded under `strategy`'s placement (so a batch
     splits over its devices), and the placement."""
@@ -190,11 +200,8 @@ def _features(args):
     from keras_nonlocal import features
 
     model, placement = _placed_model(args.model, args.strategy)
-    records = [v for v in args.videos if _is_tfrecords(v)]
+    records = _shards_among("features", args.videos)
     if records:
-        if len(records) != len(args.videos):
-            raise ValueError("features takes video files or TFRecord shards, not both. "
-                             f"Received: {len(records)} shards among {len(args.videos)}")
         videos = data.TFRecords(records, frame_rate=args.frame_rate, resample=args.resample)
         print(f"features of the records of {len(videos.paths())} shards on "
               f"{placement.describe()}", flush=True)
@@ -246,10 +253,7 @@ def _predict(args):
         return _timeline(args, model, names)
     if args.hop is not None or args.output:
         raise ValueError("--hop and --output go with --timeline. Received: no --timeline")
-    records = [v for v in args.videos if _is_tfrecords(v)]
-    if records and len(records) != len(args.videos):
-        raise ValueError("predict takes video files or TFRecord shards, not both. Received: "
-                         f"{len(records)} shards among {len(args.videos)} arguments")
+    records = _shards_among("predict", args.videos)
     sources = data.TFRecords(records) if records else args.videos
     results = training.predict(model, sources, clip=_clip_changes(args), class_names=names)
     for path in (results if records else args.videos):

@@ -120,7 +120,7 @@ def _record_windows(reader, ref, keys, clip, hop, crops, short_side):
     for a file (frames scaled to the test short side by TensorFlow)."""
     import tensorflow as tf
 
-    from keras_nonlocal.data.views import scaled_size
+    from keras_nonlocal.data import augment
 
     if not ref.fps:
         raise VideoError(f"{ref}: no frame rate recorded ({keys.frame_rate!r}); pass "
@@ -134,9 +134,8 @@ def _record_windows(reader, ref, keys, clip, hop, crops, short_side):
     except (tf.errors.InvalidArgumentError, ValueError) as error:
         raise VideoError(f"{ref}: {type(error).__name__}: {error}") from error
     side = short_side or clip.eval_short_side
-    size = scaled_size(frames.shape[1], frames.shape[2], side, side)
-    if size != frames.shape[1:3]:
-        frames = np.round(tf.image.resize(frames, size).numpy()).clip(0, 255).astype(np.uint8)
+    if min(frames.shape[1:3]) != side:  # the TFRecord test views' resize
+        frames = augment._resize_short_side(frames, side).numpy()
     yield from windows_lib.frames_windows(frames, ref.fps, clip, hop, crops, side, ref.ratio)
 
 

@@ -108,8 +108,8 @@ def eval_clip_indices(total, num_frames, stride, num_clips=10, short_rule="loop"
                          f"Received: starts={starts!r}")
     size = num_frames * stride
     delta = xp.cast(xp.maximum(total - size, 0), "float64")
-    first = xp.cast(delta * xp.cast(j, "float64") / num_clips, "float32")  # Python floats
-    last = xp.cast(delta * xp.cast(j, "float64") / num_clips + (size - 1), "float32")
+    start = delta * xp.cast(j, "float64") / num_clips  # Python floats, then torch's float32
+    first, last = xp.cast(start, "float32"), xp.cast(start + (size - 1), "float32")
     # torch.linspace's float kernel: from the start up to halfway, from the end after.
     step = (last - first) / np.float32(max(num_frames - 1, 1))
     i = xp.cast(xp.arange(num_frames), "float32")

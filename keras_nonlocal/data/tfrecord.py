@@ -207,11 +207,10 @@ def tfrecord_dataset(
         print_fn(message)
     context_spec = {k: tf.io.FixedLenFeature([], tf.string, default_value="")
                     for k in layout.id_keys}
-    if not labels or layout.label_key is None:
-        pass
-    elif layout.label_key == keys.label_index:
+    label_key = layout.label_key if labels else None  # None: no labels read
+    if label_key == keys.label_index:
         context_spec[keys.label_index] = tf.io.VarLenFeature(tf.int64)
-    else:
+    elif label_key is not None:
         if not class_names:
             raise ValueError(f"The records are labelled by name ({keys.label_text!r}); reading "
                              "them needs the class names in output order. Received: "
@@ -248,9 +247,9 @@ def tfrecord_dataset(
         context, sequence = tf.io.parse_single_sequence_example(serialized, context_spec,
                                                                 sequence_spec)
         frames = sequence[keys.frames]
-        if not labels or layout.label_key is None:
+        if label_key is None:
             indices = tf.zeros([1], tf.int64)
-        elif layout.label_key == keys.label_index:
+        elif label_key == keys.label_index:
             indices = tf.sparse.to_dense(context[keys.label_index])
         else:
             indices = table.lookup(tf.sparse.to_dense(context[keys.label_text], default_value=""))

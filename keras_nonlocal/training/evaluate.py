@@ -197,12 +197,12 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
         clip = clip.replace(protocol=protocol_of(protocol).name)
     rules = protocol_of(clip.protocol)
     records = isinstance(videos, data.TFRecords)
+    multi_label = videos.multi_label if multi_label is None else multi_label
     if records:
         if clip.class_names is None:
             raise ValueError("Evaluating TFRecords reads their labels as the model's classes; "
                              "this model records no class names. Received: class_names=None")
         class_names = list(clip.class_names)
-        multi_label = videos.multi_label if multi_label is None else multi_label
         dataset, skipped = data.tfrecord_dataset(
             videos.paths(), len(class_names), clip, training=False, multi_label=multi_label,
             batch_size=batch_size, shuffle=False, with_video_id=True, keys=videos.keys,
@@ -211,7 +211,6 @@ def evaluate(model, videos, clip=None, batch_size=4, output=None, multi_label=No
     else:
         _check_classes(clip, videos.class_names)
         class_names = videos.class_names
-        multi_label = videos.multi_label if multi_label is None else multi_label
         dataset, skipped = data.video_dataset(videos, clip, training=False,
                                               batch_size=batch_size, with_video_id=True)
     scores, labels, ids = view_scores(model, dataset)
