@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
+# The demo needs the TensorFlow extra only; the test extra holds it.
+DEMO_STAMP := $(VENV)/.installed-demo
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 # Both cores: one pytest worker each, tests handed out one at a time.
 PARALLEL := -n 2 --dist load
@@ -20,12 +22,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps slowfast==1.0 mmaction2==1.2.0
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) -a $(STAMP) -nt pyproject.toml || $(PY) -m pip install --quiet -e ".[tensorflow]"
+	touch $(DEMO_STAMP)
+
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	KERAS_BACKEND=tensorflow $(VENV)/bin/keras-nonlocal demo --out demo_output
 
-tour: $(STAMP)
+tour: $(DEMO_STAMP)
 	KERAS_BACKEND=tensorflow $(VENV)/bin/keras-nonlocal tour
 
 # One process per Keras backend (the backend is fixed at import time).

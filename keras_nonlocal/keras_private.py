@@ -1,10 +1,47 @@
-"""Every use of Keras' private API in this package, in one place.
+"""Every use of Keras' (and TensorFlow's) private API in this package, in one place.
 
 Each function or class names the private attribute it touches and why no
 public one serves; a Keras upgrade that breaks one breaks it here.
 """
 
 import keras
+
+
+def build_training_state(model, input_shape, label_shape):
+    """Creates a compiled model's optimizer and metric variables from input
+    and label shapes, without running it.
+
+    `Model._symbolic_build`: Keras calls it itself only under a tf.distribute
+    strategy; without one, the TensorFlow trainer creates these variables
+    while tracing the first step and so traces it twice.
+    """
+    import numpy as np
+
+    model._symbolic_build(data_batch=(np.zeros(input_shape, "float32"),
+                                      np.zeros(label_shape, "float32")))
+
+
+def op_determinism_enabled():
+    """Whether TensorFlow's op determinism is on.
+
+    `tensorflow.python.framework.config.is_op_determinism_enabled`: TensorFlow
+    exports only `enable_op_determinism` (see `disable_op_determinism`).
+    """
+    from tensorflow.python.framework import config
+
+    return config.is_op_determinism_enabled()
+
+
+def disable_op_determinism():
+    """Turns TensorFlow's op determinism off again.
+
+    `tensorflow.python.framework.config.disable_op_determinism`: TensorFlow
+    exports only `enable_op_determinism`, so a run cannot otherwise leave the
+    process as it found it.
+    """
+    from tensorflow.python.framework import config
+
+    config.disable_op_determinism()
 
 
 def node_shapes(layer):

@@ -17,6 +17,7 @@ import pytest
 import video_factory as vf
 from helpers import WINDOW_CLIP
 from helpers import WINDOW_VIDEOS
+from helpers import assert_close_in_float32
 from helpers import backend_env
 from helpers import run_cli
 from keras_nonlocal import features
@@ -108,8 +109,8 @@ def test_resume_after_a_deleted_output_and_after_kill_9(window_model, window_vid
     os.remove(os.path.join(out, "long", "long.npy"))
     done = run_cli("features", window_model, window_videos, "--out", out, "--quiet", check=True)
     assert "features of 1 videos written" in done.stdout and "3 kept" in done.stdout
-    np.testing.assert_array_equal(np.load(os.path.join(out, "long", "long.npy")),
-                                  first["long/long.mp4"])
+    assert_close_in_float32(np.load(os.path.join(out, "long", "long.npy")),
+                            first["long/long.mp4"])
 
     # kill -9 as soon as the first video is written, then run again
     many = tmp_path / "many"
@@ -136,8 +137,8 @@ def test_resume_after_a_deleted_output_and_after_kill_9(window_model, window_vid
         [f"{i:02d}.npy" for i in range(24)]
     assert not [f for f in os.listdir(out) if "partial" in f]
     for i in range(24):
-        np.testing.assert_allclose(np.load(os.path.join(out, f"{i:02d}.npy")),
-                                   first["long/long.mp4"], rtol=1e-5, atol=1e-6)
+        assert_close_in_float32(np.load(os.path.join(out, f"{i:02d}.npy")),
+                                first["long/long.mp4"])
 
 
 def test_unreadable_videos_are_skipped_named_and_counted(window_model, window_videos, tmp_path):
@@ -194,7 +195,8 @@ def peak_rss_mb(args):
 
 def test_memory_does_not_grow_with_the_video(window_model, tmp_path):
     """20,000 frames (of 64 x 64, taken whole: 245 MB of RGB) in the memory
-    of 2,000."""
+    of 2,000. Every frame is decoded; windows every 80 frames keep the model's
+    share of the time small (the claim is about the decoding stream)."""
     videos = {}
     for n in (2000, 20000):
         folder = tmp_path / f"v{n}"
@@ -203,10 +205,10 @@ def test_memory_does_not_grow_with_the_video(window_model, tmp_path):
                                    draw=lambda i, w, h: np.full((h, w, 3), (i * 7) % 256, np.uint8))
     peaks = {n: peak_rss_mb(["features", window_model, os.path.dirname(v), "--out",
                              str(tmp_path / f"out{n}"), "--quiet", "--short-side", "64",
-                             "--batch-size", "16"])
+                             "--batch-size", "16", "--hop", "80"])
              for n, v in videos.items()}
     rows = np.load(tmp_path / "out20000" / "v.npy")
-    assert rows.shape == ((20000 - SPAN) // 8 + 1, 256)
+    assert rows.shape == ((20000 - SPAN) // 80 + 1, 256)
     assert peaks[20000] < peaks[2000] + 60, peaks
 
 
@@ -254,7 +256,7 @@ def test_the_tf_data_engine_gives_the_same_rows(window_model, window_videos, tmp
         if result.error is not None:
             assert tf_data[name].error == result.error and name == "broken.mp4"
             continue
-        np.testing.assert_allclose(tf_data[name].outputs, result.outputs, rtol=1e-5, atol=1e-6)
+        assert_close_in_float32(tf_data[name].outputs, result.outputs)
         assert tf_data[name].windows == result.windows and tf_data[name].fps == result.fps
 
 

@@ -7,6 +7,7 @@ with `training.evaluate`, and writes a table, the training curves and
 attention pictures of the non-local model to the output folder.
 """
 
+import functools
 import json
 import os
 import time
@@ -18,6 +19,7 @@ from keras_nonlocal import training
 from keras_nonlocal import visualize
 from keras_nonlocal import zoo
 from keras_nonlocal.demo import dataset
+from keras_nonlocal.demo import progress
 from keras_nonlocal.training.curves import plot_curves
 
 MODELS = ("c2d_r50", "nl_c2d_r50")
@@ -65,77 +67,95 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+# Where a run's progress events go: the queue to the demo's process in a
+# worker, the `Progress` itself when the demo trains in its own process.
+_send = None
+
+
+def _run_name(name, seed):
+    return f"{name} seed {seed}"
+
+
 def _train_and_test(name, seed, folders, output_dir, settings):
     """One training run and its multi-view test (also in a worker process)."""
     out = os.path.join(output_dir, "runs", f"{name}-seed{seed}")
     recipe = _recipe(name, seed, folders, out, settings)
     began = time.perf_counter()
-    result = training.train(recipe, verbose=0)
+    reporter = progress.ReportSteps(_run_name(name, seed), _send)
+    _send((_run_name(name, seed), "start", 0, 0.0))
+    result = training.train(recipe, verbose=0, callbacks=[reporter])
     seconds = time.perf_counter() - began
+    _send((_run_name(name, seed), "testing", recipe.steps, float("nan")))
     metrics = _evaluate(result["model"], folders["val"], os.path.join(out, "test_metrics.json"))
     return dict(model=name, seed=seed, output_dir=out, checkpoint_every=recipe.checkpoint_every,
                 accuracy=100 * metrics["top1"], views=metrics["views_per_video"],
                 train_seconds=seconds, checkpoint=result["checkpoints"][0][1])
 
 
-def _share_cores(threads):
-    """Gives a worker process its share of the cores (TF would take all)."""
+def _start_worker(threads, queue):
+    """A worker process: its share of the cores (TF would take all), its
+    progress queue, and an exit when the demo's process has gone."""
     import tensorflow as tf
 
+    global _send
+    progress.exit_with_parent()
+    _send = queue.put
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=2, print_fn=print):
-    """Runs the demo; returns the result rows (one per model).
-
-    Args:
-        output_dir: where the videos, runs, table, curves and pictures go.
-        seeds: one training run per model and seed.
-        quick: a few videos and steps (checks the machinery, not the claim).
-        workers: training runs at once, each in its own process with its
-            share of the cores (the "train time" of a run is then its wall
-            time beside the others). Two use 2 cores better than one run:
-            one traces its graph while the other trains.
-        print_fn: where progress and the table are printed.
-    """
-    settings = SETTINGS[bool(quick)]
-    start = time.perf_counter()
-    folders = dataset.write_videos(os.path.join(output_dir, "data"), settings["num_train"],
-                                   settings["num_val"], seed=2018)
-    print_fn(f"videos: {settings['num_train']} train, {settings['num_val']} test in "
-             f"{os.path.join(output_dir, 'data')} ({time.perf_counter() - start:.0f} s)")
-    jobs = [(name, seed) for name in MODELS for seed in seeds]
-    if workers > 1:
-        import concurrent.futures
-        import multiprocessing
-
-        print_fn(f"training and testing {len(jobs)} runs, {workers} at a time ...")
-        context = multiprocessing.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                    initializer=_share_cores,
-                                                    initargs=(threads,)) as pool:
-            results = list(pool.map(_train_and_test, *zip(*jobs), [folders] * len(jobs),
-                                    [output_dir] * len(jobs), [settings] * len(jobs)))
-    else:
+def _train_all(jobs, folders, output_dir, settings, workers, shown):
+    """Runs every job (`(model, seed)`), `workers` at a time, reporting to
+    `shown` (a `Progress`); returns the results in the jobs' order."""
+    global _send
+    args = (folders, output_dir, settings)
+    if workers <= 1:
+        _send = shown.update
         results = []
-        for name, seed in jobs:
-            print_fn(f"training and testing {name}, seed {seed} ...")
-            results.append(_train_and_test(name, seed, folders, output_dir, settings))
+        for job in jobs:
+            results.append(_train_and_test(*job, *args))
+            shown.update((_run_name(*job), "done", 0, 0.0))
+        return results
+    import concurrent.futures
+    import multiprocessing
+    import queue as queues
+
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                initializer=_start_worker,
+                                                initargs=(threads, events)) as pool:
+        futures = {pool.submit(_train_and_test, *job, *args): job for job in jobs}
+        pending = set(futures)
+        while pending:
+            try:
+                shown.update(events.get(timeout=0.5))
+            except queues.Empty:
+                shown.tick()
+            for future in [f for f in pending if f.done()]:
+                pending.discard(future)
+                future.result()  # a run's error ends the demo here
+                shown.update((_run_name(*futures[future]), "done", 0, 0.0))
+        return [future.result() for future in futures]
+
+
+def _summarise(results, seeds, folders, settings):
+    """One table row per model (accuracy and time per seed, cost); the runs."""
     rows, runs = [], []
     for name in MODELS:
         mine = [r for r in results if r["model"] == name]
-        for r in mine:
-            print_fn(f"{name} seed {r['seed']}: top-1 {r['accuracy']:.1f}% ({r['views']} views "
-                     f"per video), trained in {r['train_seconds']:.0f} s")
         runs += mine
         recipe = _recipe(name, seeds[0], folders, mine[0]["output_dir"], settings)
         params, macs = _cost(recipe)
         rows.append(dict(model=name, accuracy=[r["accuracy"] for r in mine],
                          train_seconds=[r["train_seconds"] for r in mine],
                          params=params, macs=macs))
+    return rows, runs
 
+
+def _write_results(rows, runs, seeds, folders, output_dir):
+    """The table, JSON, curves and attention pictures; returns what to print."""
     table = format_table(rows)
     gain = np.mean(rows[1]["accuracy"]) - np.mean(rows[0]["accuracy"])
     verdict = f"nl_c2d_r50 is {gain:+.1f} points above C2D (mean top-1 over {len(seeds)} seeds)"
@@ -149,12 +169,48 @@ def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=2, print
                 os.path.join(output_dir, "curves.png"), runs[0]["checkpoint_every"], "step")
     nl_run = next(r for r in runs if r["model"] == "nl_c2d_r50")
     pictures = _attention_pictures(nl_run, folders["val"], os.path.join(output_dir, "attention"))
+    return table, verdict, len(pictures)
+
+
+def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=2, print_fn=None):
+    """Runs the demo; returns the result rows (one per model).
+
+    Args:
+        output_dir: where the videos, runs, table, curves and pictures go.
+        seeds: one training run per model and seed.
+        quick: a few videos and steps (checks the machinery, not the claim).
+        workers: training runs at once, each in its own process with its
+            share of the cores (the "train time" of a run is then its wall
+            time beside the others). Two use 2 cores better than one run:
+            one traces its graph while the other trains.
+        print_fn: where progress and the table are printed (default:
+            `print`, flushed at every line, so a pipe shows it live).
+    """
+    print_fn = print_fn or functools.partial(print, flush=True)
+    settings = SETTINGS[bool(quick)]
+    start = time.perf_counter()
+    print_fn(f"writing {settings['num_train']} training and {settings['num_val']} test videos "
+             f"to {os.path.join(output_dir, 'data')} ...")
+    folders = dataset.write_videos(os.path.join(output_dir, "data"), settings["num_train"],
+                                   settings["num_val"], seed=2018)
+    print_fn(f"videos written ({time.perf_counter() - start:.0f} s)")
+    jobs = [(name, seed) for name in MODELS for seed in seeds]
+    steps = _recipe(MODELS[0], seeds[0], folders, output_dir, settings).steps
+    print_fn(f"training and testing {len(jobs)} runs of {steps} steps, {workers} at a time "
+             f"(the first steps of a run wait for TensorFlow to build its graph) ...")
+    shown = progress.Progress([_run_name(*job) for job in jobs], steps, print_fn)
+    results = _train_all(jobs, folders, output_dir, settings, workers, shown)
+    for r in results:
+        print_fn(f"{_run_name(r['model'], r['seed'])}: top-1 {r['accuracy']:.1f}% ({r['views']} "
+                 f"views per video), trained in {r['train_seconds']:.0f} s")
+    rows, runs = _summarise(results, seeds, folders, settings)
+    table, verdict, pictures = _write_results(rows, runs, seeds, folders, output_dir)
     print_fn("")
     print_fn(table)
     print_fn(f"\n{verdict}\n")
     print_fn(f"table: {os.path.join(output_dir, 'results.md')}; training curves: "
              f"{os.path.join(output_dir, 'curves.png')}; attention pictures: "
-             f"{os.path.join(output_dir, 'attention')} ({len(pictures)} PNGs); "
+             f"{os.path.join(output_dir, 'attention')} ({pictures} PNGs); "
              f"total {time.perf_counter() - start:.0f} s")
     return rows
 

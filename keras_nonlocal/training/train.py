@@ -25,6 +25,7 @@ from keras_nonlocal import keras_private
 from keras_nonlocal import zoo
 from keras_nonlocal.extras import require_tensorflow
 from keras_nonlocal.optimizers import PaperSGD
+from keras_nonlocal.optimizers import WarmupCosineDecay
 from keras_nonlocal.training import distribution
 from keras_nonlocal.training.checkpoints import CheckpointWriter
 from keras_nonlocal.training.checkpoints import checkpoints
@@ -55,7 +56,7 @@ def learning_rate(recipe):
     peak = recipe.base_lr * recipe.batch_size / REFERENCE_BATCH
     if recipe.lr_schedule == "cosine":
         warmup = min(recipe.warmup_steps, recipe.steps - 1)
-        return keras.optimizers.schedules.CosineDecay(
+        return WarmupCosineDecay(
             initial_learning_rate=peak / 100 if warmup else peak,
             decay_steps=max(recipe.steps - warmup, 1),
             warmup_target=peak if warmup else None, warmup_steps=warmup)
@@ -139,6 +140,14 @@ def compile_model(model, recipe):
     metrics = [] if recipe.multi_label else ["accuracy"]
     model.compile(build_optimizer(recipe), loss=loss, metrics=metrics,
                   jit_compile=jit_compile(recipe))
+    if keras.backend.backend() == "tensorflow":
+        # The optimizer's and metrics' variables made now: created inside
+        # the first traced step, they make TensorFlow trace it a second time
+        # (the demo's model: 20 s of tracing instead of 13, measured).
+        clip = zoo.preprocessing_spec(model)
+        shape = (1, clip.num_frames, clip.crop_size, clip.crop_size, 3)
+        labels = (1, model.output.shape[-1]) if recipe.multi_label else (1,)
+        keras_private.build_training_state(model, shape, labels)
 
 
 def jit_compile(recipe):
@@ -192,7 +201,7 @@ def _check_resumable(model, path, recipe, class_names):
                          f"{shown}. Received: output_dir={recipe.output_dir!r}")
 
 
-def train(recipe, verbose="auto"):
+def train(recipe, verbose="auto", callbacks=()):
     """Trains `recipe` (a `Recipe`); returns a summary dict.
 
     Prepares the run (placement, seeds, the run folder), resumes from its
@@ -204,6 +213,8 @@ def train(recipe, verbose="auto"):
         recipe: a `Recipe` (see `training.load_recipe`).
         verbose: as `Model.fit`'s; 0 also leaves out the first line (the
             model and where it trains), for callers that print their own.
+        callbacks: more Keras callbacks for `fit` (after the package's own:
+            checkpoints, CSV log, TensorBoard).
 
     Raises:
         ValueError: bad settings, missing data, an empty dataset, a batch that
@@ -214,11 +225,12 @@ def train(recipe, verbose="auto"):
     """
     require_tensorflow("training (its tf.data pipelines)")
     recipe, placement = _prepare(recipe, verbose)
-    with _precision(recipe.mixed_precision):
+    with _precision(recipe.mixed_precision), _op_determinism(recipe.deterministic):
         with placement.scope():
             source, class_names = read_data_source(recipe)  # checked before any step
             model, start_step, resumed_from = _resume_or_build(recipe, class_names)
-        stopper = _fit(model, recipe, placement, source, start_step, resumed_from, verbose)
+        stopper = _fit(model, recipe, placement, source, start_step, resumed_from, verbose,
+                       callbacks)
     return _write_outputs(model, recipe, class_names, stopper, resumed_from, start_step)
 
 
@@ -232,8 +244,6 @@ def _prepare(recipe, verbose):
     # First: jax.distributed must start before anything touches a JAX device.
     placement = distribution.place(recipe.strategy, recipe.model_shards)
     keras.utils.set_random_seed(recipe.seed)
-    if recipe.deterministic and keras.backend.backend() == "tensorflow":
-        require_tensorflow("training").config.experimental.enable_op_determinism()
     if verbose != 0:
         print(f"training {recipe.model} on {placement.describe()}", flush=True)
     check_batch(recipe.batch_size, placement.replicas)
@@ -260,6 +270,24 @@ def _precision(mixed_precision):
         keras.config.set_dtype_policy(previous)
 
 
+@contextlib.contextmanager
+def _op_determinism(deterministic):
+    """TensorFlow's op determinism while a `deterministic` run trains, and
+    as it was after: left on, it would make every later unseeded random op
+    in the process raise."""
+    if not deterministic or keras.backend.backend() != "tensorflow":
+        yield
+        return
+    tf = require_tensorflow("training")
+    was_on = keras_private.op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_on:
+            keras_private.disable_op_determinism()
+
+
 def _resume_or_build(recipe, class_names):
     """`(model, start_step, resumed_from)`: the newest checkpoint of the run
     that opens, or a new compiled model."""
@@ -280,7 +308,7 @@ def _resume_or_build(recipe, class_names):
     return model, 0, None
 
 
-def _fit(model, recipe, placement, source, start_step, resumed_from, verbose):
+def _fit(model, recipe, placement, source, start_step, resumed_from, verbose, extra=()):
     """Runs `fit` from `start_step` to `recipe.steps`; returns the stopper."""
     clip = zoo.preprocessing_spec(model)
     dataset, skip_log = training_stream(recipe, source, clip, start_step)
@@ -297,6 +325,7 @@ def _fit(model, recipe, placement, source, start_step, resumed_from, verbose):
                                   append=bool(resumed_from)),
         keras.callbacks.TensorBoard(os.path.join(recipe.output_dir, "tensorboard")),
         data.SkippedVideosReport(skip_log),
+        *extra,
     ]
     if placement.strategy is not None:
         from keras_nonlocal.training.strategy import prepare_fit

@@ -97,3 +97,58 @@ def test_quick_demo_through_the_cli(tmp_path, capsys):
     for run in ("c2d_r50-seed0", "nl_c2d_r50-seed0"):
         first, second = (open(os.path.join(o, "runs", run, "log.csv")).read() for o in (out, again))
         assert first == second, run
+
+
+def _children(pid):
+    """Live (not zombie) processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killing_the_demo_ends_its_workers(tmp_path):
+    """SIGKILL to the demo's process (a time limit's kill): its two worker
+    processes, mid-run, end within seconds instead of training on as orphans."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import backend_env
+
+    proc = subprocess.Popen([sys.executable, "-m", "keras_nonlocal.cli", "demo", "--quick",
+                             "--seeds", "0", "--workers", "2", "--out", str(tmp_path / "demo")],
+                            env=backend_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    lines = []
+    for line in proc.stdout:  # the progress names a run once a worker has started it
+        lines.append(line)
+        if "building its graph" in line or " step " in line:
+            break
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, lines
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"workers still running after their parent was killed: {left}"
