@@ -10,8 +10,8 @@ STAMP := $(VENV)/.installed-test
 # The demo needs the TensorFlow extra only; the test extra holds it.
 DEMO_STAMP := $(VENV)/.installed-demo
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
-# Both cores: one pytest worker each, tests handed out one at a time.
-PARALLEL := -n 2 --dist load
+# Both cores: one pytest worker each; an idle worker takes queued tests from the other.
+PARALLEL := -n 2 --dist worksteal
 
 .PHONY: install demo tour test test-slow bench clean
 

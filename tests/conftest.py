@@ -15,6 +15,37 @@ from helpers import WINDOW_VIDEOS  # noqa: E402
 BASE_SEED = int(os.environ.get("KERAS_NONLOCAL_TEST_SEED", "0"))
 
 
+# Tests of a minute or more on 2 cores (`pytest --durations`), started first:
+# handed out last, they left one worker alone on them for minutes while the
+# other idled.
+LONG_FIRST = (
+    "tests/demo/test_demo.py::test_quick_demo",
+    "tests/training/test_jax.py",
+    "tests/test_packaging.py::test_without_a_backend",
+    "tests/training/test_train.py::test_kill_9",
+    "tests/test_benchmarks.py::test_gpu",
+    "tests/test_notebooks.py",
+    "tests/test_features.py",
+    "tests/training/test_distributed.py",
+    "tests/training/test_clip_record.py",
+    "tests/test_timeline.py",
+    "tests/test_readme.py",
+    "tests/data/test_pipeline.py::test_make_tfrecords",
+    "tests/models/test_backends.py",
+    "tests/models/test_insertion.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long tests first, in `LONG_FIRST`'s order (a stable sort: the
+    same order in every xdist worker)."""
+    def rank(item):
+        return next((i for i, prefix in enumerate(LONG_FIRST)
+                     if item.nodeid.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def _no_global_tf_seed():
     """Each test starts without TensorFlow's global seed. A test (or module

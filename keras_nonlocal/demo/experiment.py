@@ -194,7 +194,8 @@ def run(output_dir="demo_output", seeds=(0, 1, 2), quick=False, workers=2, print
     folders = dataset.write_videos(os.path.join(output_dir, "data"), settings["num_train"],
                                    settings["num_val"], seed=2018)
     print_fn(f"videos written ({time.perf_counter() - start:.0f} s)")
-    jobs = [(name, seed) for name in MODELS for seed in seeds]
+    # The longer runs (non-local) first, so that the last ones to end are short.
+    jobs = [(name, seed) for name in reversed(MODELS) for seed in seeds]
     steps = _recipe(MODELS[0], seeds[0], folders, output_dir, settings).steps
     print_fn(f"training and testing {len(jobs)} runs of {steps} steps, {workers} at a time "
              f"(the first steps of a run wait for TensorFlow to build its graph) ...")
