@@ -61,3 +61,27 @@ def test_weight_decay_skips_bn_parameters_and_biases(rng):
     for old, v in zip(before, model.trainable_variables):
         factor = 1.0 if v.path.endswith(("bias", "gamma", "beta")) else 1 - 0.1 * 0.5
         np.testing.assert_allclose(after[v.path], old * factor, rtol=1e-6)
+
+
+def test_warmup_cosine_decay_is_keras_cosine_decay_without_cond():
+    """The same learning rates as keras' CosineDecay with warm-up (its
+    reference), over the warm-up, its end, the decay and past the end, and
+    a serialisation round trip; without warm-up it is CosineDecay itself."""
+    import keras
+
+    from keras_nonlocal.optimizers import WarmupCosineDecay
+
+    steps = [0, 1, 30, 59, 60, 61, 200, 479, 480, 1000]
+    for warmup in (60, 1):
+        kwargs = dict(initial_learning_rate=1e-4, decay_steps=420, alpha=0.1,
+                      warmup_target=0.01, warmup_steps=warmup)
+        ours = WarmupCosineDecay(**kwargs)
+        reference = keras.optimizers.schedules.CosineDecay(**kwargs)
+        np.testing.assert_allclose([float(ours(s)) for s in steps],
+                                   [float(reference(s)) for s in steps], rtol=1e-6)
+        again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(ours))
+        assert isinstance(again, WarmupCosineDecay) and again.get_config() == ours.get_config()
+    plain = WarmupCosineDecay(0.01, 100)
+    np.testing.assert_allclose([float(plain(s)) for s in steps],
+                               [float(keras.optimizers.schedules.CosineDecay(0.01, 100)(s))
+                                for s in steps], rtol=1e-6)
