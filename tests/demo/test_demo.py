@@ -99,27 +99,29 @@ def test_quick_demo_through_the_cli(tmp_path, capsys):
         assert first == second, run
 
 
+def _state_and_parent(pid):
+    """`(state, parent pid)` of a process from /proc, None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
 def _children(pid):
     """Live (not zombie) processes whose parent is `pid`."""
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry))
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        stat = _state_and_parent(entry)
+        if stat is not None and stat[1] == pid and stat[0] != "Z":
+            found.append(int(entry))
     return found
 
 
 def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
 
 
 def test_killing_the_demo_ends_its_workers(tmp_path):
