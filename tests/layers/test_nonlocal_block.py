@@ -154,16 +154,25 @@ def test_training_step_updates_every_weight(rng, mode):
     model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = rng.normal(size=(8, 4, 6, 6, 8)).astype("float32")
     y = rng.integers(0, 3, size=(8,))
-    # Two steps: the first moves the zero BN gamma, the second the rest.
-    before = [to_numpy(w).copy() for w in model.get_layer("nl").trainable_weights]
+    layer = model.get_layer("nl")
+    # The zero-initialised BN gamma (the block starts as the identity) is the
+    # only weight with a gradient in the first step.
+    gamma = to_numpy(layer.bn.gamma).copy()
+    model.train_on_batch(x[:4], y[:4])
+    assert np.abs(to_numpy(layer.bn.gamma) - gamma).max() > 1e-6, "the zero BN gamma did not move"
+    # The gradient of every other weight is proportional to gamma; after one
+    # step gamma is ~lr * its gradient and the next steps move them by ~lr**2,
+    # under float32's resolution for some draws. Start them from gamma = 1.
+    layer.bn.gamma.assign(np.ones(layer.bn.gamma.shape, "float32"))
+    before = [to_numpy(w).copy() for w in layer.trainable_weights]
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
-    after = [to_numpy(w) for w in model.get_layer("nl").trainable_weights]
-    for w, a, b in zip(model.get_layer("nl").trainable_weights, after, before):
+    after = [to_numpy(w) for w in layer.trainable_weights]
+    for w, a, b in zip(layer.trainable_weights, after, before):
         if w.path.endswith("bias"):
             # BN in training mode removes constant shifts, so the gradient of
             # the W_z bias (and of the g bias under softmax) is exactly 0.
             continue
-        assert np.abs(a - b).max() > 1e-7, f"{w.path} did not change"
+        assert np.abs(a - b).max() > 1e-6, f"{w.path} did not change"
     moving_mean = model.get_layer("nl").bn.moving_mean
     assert np.any(to_numpy(moving_mean) != 0), "BN statistics not updated in training"
 
