@@ -132,14 +132,46 @@ def backend_env(backend="tensorflow", **extra):
 
 
 def run_cli(*args, backend="tensorflow", env=None, check=False, timeout=900):
-    """`python -m keras_nonlocal.cli *args` in a subprocess; with `check`, its
-    exit code must be 0 (the output is shown otherwise)."""
-    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", *args],
-                          env=env or backend_env(backend), capture_output=True, text=True,
-                          timeout=timeout)
+    """`keras-nonlocal *args`; with `check`, its exit code must be 0 (the
+    output is shown otherwise). Returns a `subprocess.CompletedProcess`.
+
+    On this process's backend with its environment (`env` None) the command
+    runs here (`cli_in_process`): a process start with TensorFlow's import is
+    3-5 s, paid ~40 times by the suite. A test about the process itself (its
+    environment, its C++ log lines, kill -9, another backend) passes `env`
+    and gets `python -m keras_nonlocal.cli` in a subprocess."""
+    if env is None and backend == keras.backend.backend():
+        done = cli_in_process(*args)
+    else:
+        done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", *args],
+                              env=env or backend_env(backend), capture_output=True, text=True,
+                              timeout=timeout)
     if check:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
+
+
+def cli_in_process(*args):
+    """`keras_nonlocal.cli.main(args)` in this process, its stdout and stderr
+    captured, its exit code as a subprocess would give it (argparse's
+    SystemExit; 1 and the traceback on stderr for an uncaught exception)."""
+    import contextlib
+    import io
+    import traceback
+
+    from keras_nonlocal import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+        except Exception:  # noqa: BLE001 - as the interpreter reports it
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(["keras-nonlocal", *args], code or 0, out.getvalue(),
+                                       err.getvalue())
 
 
 def tiny_overrides(videos, output_dir, **extra):

@@ -1,5 +1,6 @@
-"""A zoo model computes the same values on every Keras backend (this file is
-part of the JAX and PyTorch test runs as well as the TensorFlow one).
+"""A zoo model computes the same values on every Keras backend: this
+process's against each other backend's in a subprocess (`make test` runs this
+file in its TensorFlow pass: TensorFlow against JAX and against PyTorch).
 
 The weights and the clip are NumPy arrays written to a folder; this process
 and one of another backend load them into the same model and compare logits
@@ -16,6 +17,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from helpers import to_numpy
 from keras_nonlocal import keras_private
@@ -50,7 +52,11 @@ def forward_and_step(folder):
     return dict(logits=logits.tolist(), loss=loss, update=update.tolist())
 
 
-def test_the_same_values_on_another_backend(rng, tmp_path):
+OTHERS = [b for b in ("jax", "tensorflow", "torch") if b != keras.backend.backend()]
+
+
+@pytest.mark.parametrize("other", OTHERS)
+def test_the_same_values_on_another_backend(rng, tmp_path, other):
     model = zoo.nl_i3d_r50(classes=4, input_shape=(8, 32, 32, 3))
     arrays = {}
     for i, w in enumerate(model.weights):  # every weight random, the blocks not identities
@@ -60,7 +66,6 @@ def test_the_same_values_on_another_backend(rng, tmp_path):
     np.savez(tmp_path / "weights.npz", **arrays)
     np.save(tmp_path / "x.npy", rng.integers(0, 256, size=(2, 8, 32, 32, 3)).astype("float32"))
     ours = forward_and_step(str(tmp_path))
-    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), os.path.dirname(__file__)],
                           env=dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="3"),
                           capture_output=True, text=True, timeout=900)

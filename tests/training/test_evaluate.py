@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -12,9 +10,7 @@ import tensorflow as tf
 
 from keras_nonlocal import export
 from keras_nonlocal import training
-from helpers import backend_env
-
-ENV = backend_env("tensorflow")
+from helpers import run_cli
 
 
 def test_topk_and_per_class_accuracy_by_hand():
@@ -74,9 +70,8 @@ def trained(trained_checkpoint):
 
 def test_evaluate_cli_multi_view(tiny_videos, trained):
     out, checkpoint = trained
-    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", "evaluate", checkpoint,
-                           tiny_videos, "--clips", "2", "--crops", "3", "--short-side", "32"],
-                          env=ENV, capture_output=True, text=True, timeout=600)
+    done = run_cli("evaluate", checkpoint, tiny_videos, "--clips", "2", "--crops", "3",
+                   "--short-side", "32")
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.load(open(os.path.splitext(checkpoint)[0] + "_eval.json"))
     assert results["videos"] == 8 and results["views_per_video"] == 6
@@ -89,9 +84,8 @@ def test_evaluate_cli_multi_view(tiny_videos, trained):
 def test_predict_cli(tiny_videos, trained):
     _, checkpoint = trained
     video = os.path.join(tiny_videos, "dark", "0.mp4")
-    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", "predict", checkpoint, video,
-                           "/no/such.mp4", "--clips", "1", "--crops", "1", "--short-side", "32"],
-                          env=ENV, capture_output=True, text=True, timeout=600)
+    done = run_cli("predict", checkpoint, video, "/no/such.mp4", "--clips", "1", "--crops", "1",
+                   "--short-side", "32")
     assert done.returncode == 0, done.stderr[-3000:]
     lines = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
     assert set(name for name in ("dark", "bright") if name in lines[video]) == {"dark", "bright"}
@@ -124,10 +118,8 @@ def test_evaluate_cli_protocols_and_denominators(tiny_videos, trained_checkpoint
     results = {}
     for name in ("release", "pyslowfast"):
         output = str(tmp_path / f"{name}.json")
-        done = subprocess.run(
-            [sys.executable, "-m", "keras_nonlocal.cli", "evaluate", trained_checkpoint,
-             str(listing), "--clips", "2", "--crops", "3", "--short-side", "32", "--protocol",
-             name, "--output", output], env=ENV, capture_output=True, text=True, timeout=600)
+        done = run_cli("evaluate", trained_checkpoint, str(listing), "--clips", "2", "--crops", "3",
+                       "--short-side", "32", "--protocol", name, "--output", output)
         assert done.returncode == 0, done.stderr[-3000:]
         assert f"protocol {name} (" in done.stdout
         results[name] = json.load(open(output))

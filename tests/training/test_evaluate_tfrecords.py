@@ -145,10 +145,8 @@ def test_predict_on_shards_without_labels(model, videos, tmp_path):
 
 def test_the_cli_on_shards(model, videos, tmp_path):
     import json
-    import subprocess
-    import sys
 
-    from helpers import backend_env
+    from helpers import run_cli
 
     checkpoint = str(tmp_path / "m.keras")
     model.save(checkpoint)
@@ -157,9 +155,7 @@ def test_the_cli_on_shards(model, videos, tmp_path):
         "clip/media_id": _bytes([f"v{i}".encode()]),
         "clip/frame_rate": tf.train.Feature(float_list=tf.train.FloatList(value=[10.0]))})
     pattern = str(tmp_path / "val-*.tfrecord")
-    run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "keras_nonlocal.cli", *args], env=backend_env("tensorflow"),
-        capture_output=True, text=True, timeout=600)
+    run = run_cli
     refused = run("evaluate", checkpoint, pattern, "--frame-rate", "30")
     assert refused.returncode != 0 and "refused" in refused.stderr
     done = run("evaluate", checkpoint, pattern, "--frame-rate", "30", "--resample",

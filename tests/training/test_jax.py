@@ -1,9 +1,12 @@
 """Training on the JAX backend: the CLI end to end, kill -9 and resume, data
 parallel over 2 devices, 2 processes on loopback, checkpoints across backends.
 
-Run in CI's JAX process (`KERAS_BACKEND=jax`); every run is a subprocess of
-its own (the backend, the device count and jax.distributed are fixed at
-start-up), with a persistent compilation cache shared by the runs.
+Run in CI's JAX process (`KERAS_BACKEND=jax`). A run on one device, a
+resume, evaluate and predict, and the loading of checkpoints happen in this
+process; a run on 2 devices, in 2 processes, on TensorFlow or killed with
+kill -9 is a subprocess of its own (the backend, the device count and
+jax.distributed are fixed at start-up), with a persistent compilation cache
+shared by the runs.
 """
 
 import json
@@ -34,20 +37,27 @@ def _env(**extra):
 
 
 def _cli(*args, env=None, check=True):
-    return run_cli(*args, env=env or ENV, check=check)
+    """In this (JAX) process without `env`; in a subprocess with it."""
+    return run_cli(*args, backend="jax", env=env, check=check)
 
 
-def _final_weights(output_dir, steps, backend="jax"):
-    """The weights of a run's last checkpoint, read in a fresh process."""
+def _final_weights(output_dir, steps):
+    """The weights of a run's last checkpoint (read here, on JAX)."""
     path = os.path.join(output_dir, "checkpoints", f"ckpt-{steps:08d}.keras")
-    script = ("import sys, numpy as np, keras, keras_nonlocal\n"
-              "m = keras.saving.load_model(sys.argv[1], compile=False)\n"
-              "np.savez(sys.argv[2], *[np.asarray(w) for w in m.get_weights()])")
-    out = path + f".{backend}.npz"
-    subprocess.run([sys.executable, "-c", script, path, out], env=_env(KERAS_BACKEND=backend),
-                   check=True, capture_output=True, timeout=300)
-    with np.load(out) as saved:
-        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return [np.asarray(w) for w in keras.saving.load_model(path, compile=False).get_weights()]
+
+
+# BN frozen, as test_distributed's EQUAL: the runs on 2 devices or in 2
+# processes against one device.
+EQUAL = dict(steps=4, checkpoint_every=2, freeze_bn=True, base_lr=0.01)
+
+
+@pytest.fixture(scope="module")
+def one_device_run(tiny_videos, tmp_path_factory):
+    """The `EQUAL` run on one device, here: (its output folder, its stdout)."""
+    out = str(tmp_path_factory.mktemp("one_device"))
+    done = _cli("train", "finetune_own_videos", *tiny_overrides(tiny_videos, out, **EQUAL))
+    return out, done.stdout
 
 
 def _assert_same_weights(a, b, tolerance):
@@ -105,7 +115,7 @@ json.dump(shards, open(sys.argv[1], "w"))
 """
 
 
-def test_data_parallel_over_two_devices_equals_one(tiny_videos, tmp_path):
+def test_data_parallel_over_two_devices_equals_one(tiny_videos, one_device_run, tmp_path):
     """Two CPU devices (XLA_FLAGS), strategy=data_parallel: each device holds
     half of every batch (the arrays' shards, seen inside the real training
     run), and the final weights equal one device's (BN frozen, as the
@@ -114,13 +124,12 @@ def test_data_parallel_over_two_devices_equals_one(tiny_videos, tmp_path):
     their output channels)."""
     env = _env(XLA_FLAGS=TWO_DEVICES)
     runs = {}
-    for strategy in ("default", "data_parallel", "model_parallel"):
+    for strategy in ("data_parallel", "model_parallel"):
         out = str(tmp_path / strategy)
         shards = str(tmp_path / f"{strategy}_shards.json")
         done = subprocess.run(
             [sys.executable, "-c", SPY, shards,
-             *tiny_overrides(tiny_videos, out, steps=4, checkpoint_every=2, strategy=strategy,
-                             freeze_bn=True, base_lr=0.01)],  # as test_distributed's EQUAL
+             *tiny_overrides(tiny_videos, out, strategy=strategy, **EQUAL)],
             env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[strategy] = (done.stdout, json.load(open(shards)))
@@ -131,9 +140,10 @@ def test_data_parallel_over_two_devices_equals_one(tiny_videos, tmp_path):
     for batch in shards:
         assert [shape for shape, _ in batch] == [[2, 4, 32, 32, 3]] * 2  # 4 clips: 2 + 2
         assert len({device for _, device in batch}) == 2
-    assert "one device" in runs["default"][0]
+    one_out, one_stdout = one_device_run
+    assert "one device" in one_stdout
     assert "ModelParallel (2 devices per model), 2 device(s)" in runs["model_parallel"][0]
-    one = _final_weights(str(tmp_path / "default"), 4)
+    one = _final_weights(one_out, 4)
     _assert_same_weights(one, _final_weights(str(tmp_path / "data_parallel"), 4), 1e-4)
     _assert_same_weights(one, _final_weights(str(tmp_path / "model_parallel"), 4), 1e-4)
 
@@ -172,18 +182,15 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_processes_on_loopback_equal_one(tiny_videos, tmp_path):
+def test_two_processes_on_loopback_equal_one(tiny_videos, one_device_run, tmp_path):
     """strategy=multihost: two JAX processes (jax.distributed through
     keras.distribution.initialize, coordinator on 127.0.0.1) train the tiny
     recipe to the weights of one process (BN frozen; 1e-4 of scale)."""
-    one = str(tmp_path / "one")
-    _cli("train", "finetune_own_videos",
-         *tiny_overrides(tiny_videos, one, steps=4, checkpoint_every=2, freeze_bn=True))
+    one = one_device_run[0]
     both = str(tmp_path / "both")
     port = _free_port()
     args = [sys.executable, "-m", "keras_nonlocal.cli", "train", "finetune_own_videos",
-            *tiny_overrides(tiny_videos, both, steps=4, checkpoint_every=2, freeze_bn=True,
-                            strategy="multihost")]
+            *tiny_overrides(tiny_videos, both, strategy="multihost", **EQUAL)]
     procs = [subprocess.Popen(args, env=_env(KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
                                              KERAS_DISTRIBUTION_NUM_PROCESSES=2,
                                              KERAS_DISTRIBUTION_PROCESS_ID=i),
@@ -203,12 +210,14 @@ def test_two_processes_on_loopback_equal_one(tiny_videos, tmp_path):
 
 
 def test_checkpoints_resume_across_backends(tiny_videos, tmp_path):
-    """One run, three processes: 2 steps on TensorFlow, resumed to 4 on JAX,
-    resumed to 6 on TensorFlow; a checkpoint gives equal outputs on both."""
+    """One run, three processes: 2 steps on TensorFlow (a subprocess), resumed
+    to 4 on JAX (here), resumed to 6 on TensorFlow; a checkpoint gives equal
+    outputs on both."""
     out = str(tmp_path / "run")
     recipe = ["finetune_own_videos", *tiny_overrides(tiny_videos, out, steps=6)]
     for steps, backend, resumed in ((2, "tensorflow", None), (4, "jax", 2), (6, "tensorflow", 4)):
-        done = _cli("train", *recipe, f"steps={steps}", env=_env(KERAS_BACKEND=backend))
+        env = _env(KERAS_BACKEND=backend) if backend == "tensorflow" else None  # JAX: here
+        done = _cli("train", *recipe, f"steps={steps}", env=env)
         assert done.stdout.startswith(f"training nl_c2d_r50 on backend {backend}")
         if resumed:
             assert f"at step {resumed} of {steps}" in done.stdout
@@ -219,12 +228,11 @@ def test_checkpoints_resume_across_backends(tiny_videos, tmp_path):
     script = ("import sys, numpy as np, keras, keras_nonlocal\n"
               "m = keras.saving.load_model(sys.argv[1], compile=False)\n"
               "np.save(sys.argv[3], np.asarray(m(np.load(sys.argv[2]), training=False)))")
-    outputs = {}
-    for backend in ("tensorflow", "jax"):
-        path = str(tmp_path / f"out_{backend}.npy")
-        subprocess.run([sys.executable, "-c", script, checkpoint, str(tmp_path / "clip.npy"), path],
-                       env=_env(KERAS_BACKEND=backend), check=True, capture_output=True,
-                       timeout=300)
-        outputs[backend] = np.load(path)
+    path = str(tmp_path / "out_tensorflow.npy")
+    subprocess.run([sys.executable, "-c", script, checkpoint, str(tmp_path / "clip.npy"), path],
+                   env=_env(KERAS_BACKEND="tensorflow"), check=True, capture_output=True,
+                   timeout=300)
+    model = keras.saving.load_model(checkpoint, compile=False)
+    outputs = {"tensorflow": np.load(path), "jax": np.asarray(model(clip, training=False))}
     assert outputs["jax"].shape == (2, 2)
     np.testing.assert_allclose(outputs["jax"], outputs["tensorflow"], atol=1e-5)

@@ -26,6 +26,7 @@ from keras_nonlocal import zoo
 from keras_nonlocal.weights import readers
 from keras_nonlocal.zoo import presets
 from helpers import backend_env
+from helpers import run_cli
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="conversions are backend-independent; run once")
@@ -304,9 +305,7 @@ def test_convert_cli_then_load_with_nothing_else(keras_home, rng, tmp_path):
     path = _release_file(tmp_path / "i3d_nonlocal_8x8_IN_pretrain_400k.pkl", rng,
                          model="nl_i3d_r50")
     out = str(tmp_path / "nl_i3d.keras")
-    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", "convert", path, out,
-                           "--model", "nl_i3d_r50", "--set", "sampling=8x8"],
-                          env=ENV, capture_output=True, text=True, timeout=600)
+    done = run_cli("convert", path, out, "--model", "nl_i3d_r50", "--set", "sampling=8x8")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "400 class names" in done.stdout and "clip 8x8" in done.stdout
     script = NO_TORCH + (
@@ -325,11 +324,8 @@ def test_predict_a_preset_prints_kinetics_names(keras_home, rng, tmp_path):
 
     _release_file(keras_home / C2D_8X8.file_name, rng)
     video = video_factory.write_video(str(tmp_path / "v.mp4"), 70, width=80, height=64)
-    env = dict(ENV, KERAS_HOME=os.environ["KERAS_HOME"])
-    done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", "predict",
-                           "c2d_r50:kinetics400_8x8", video, "--clips", "1", "--crops", "1",
-                           "--short-side", "64"], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = run_cli("predict", "c2d_r50:kinetics400_8x8", video, "--clips", "1", "--crops", "1",
+                   "--short-side", "64")
     assert done.returncode == 0, done.stderr[-3000:]
     names = [part.rsplit(" ", 1)[0] for part in done.stdout.strip().splitlines()[-1]
              .split(": ", 1)[1].split(", ")]
