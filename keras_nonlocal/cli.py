@@ -304,18 +304,45 @@ def _visualize(args):
         print(f"  {path}")
 
 
-def build_parser():
-    from keras_nonlocal import __version__
+def _add_clip_options(parser):
+    """Adds the options that change the model's test clip (None: the model's)."""
+    parser.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
+    parser.add_argument("--stride", type=int, help="frame stride (default: the model's)")
+    parser.add_argument("--clips", type=int, help="clips per video (default: the model's, 10)")
+    parser.add_argument("--crops", type=int, help="crops per clip (default: the model's, 3)")
+    parser.add_argument("--short-side", type=int,
+                        help="test short side and crop size (default: the model's, 256)")
+    parser.add_argument("--protocol", choices=PROTOCOL_NAMES,
+                        help="where the test clips start and the crops lie, how views combine "
+                             "and which videos count: a publisher's (default: the model's, its "
+                             "preset's publisher's)")
 
-    parser = argparse.ArgumentParser(
-        prog="keras-nonlocal",
-        description="Non-local Neural Networks for Keras 3.",
-    )
-    parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument("--verbose", action="store_true",
-                        help="also show TensorFlow's C++ log lines (hidden by default; so they "
-                             "are when TF_CPP_MIN_LOG_LEVEL is set)")
-    commands = parser.add_subparsers(dest="command", required=True)
+
+def _add_builder_options(parser, help_text):
+    """Adds `--set KEY=VALUE`, the zoo builder's arguments (see `_builder_options`)."""
+    parser.add_argument("--set", dest="options", action="append", default=[],
+                        metavar="KEY=VALUE", help=help_text)
+
+
+def _add_model_classes(parser):
+    """Adds `--classes`, a class names file in place of the model's."""
+    parser.add_argument("--classes", help="class names file (default: the model's classes)")
+
+
+def _add_frame_rate_options(parser, help_text):
+    """Adds `--frame-rate` (with `help_text`) and `--resample`, for TFRecord shards."""
+    parser.add_argument("--frame-rate", type=float, help=help_text)
+    parser.add_argument("--resample", action="store_true",
+                        help="TFRecords at another frame rate: take each frame at its time")
+
+
+def _add_quiet(parser):
+    """Adds `--quiet`, no progress bar."""
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_demo(commands):
+    """Adds the `demo` command."""
     demo = commands.add_parser(
         "demo", help="C2D vs NL-C2D trained and tested on built-in videos made for non-local"
     )
@@ -327,22 +354,33 @@ def build_parser():
     demo.add_argument("--workers", type=int, default=2,
                       help="training runs at once, one process each, sharing the cores (default 2)")
     demo.set_defaults(func=_demo)
+
+
+def _add_tour(commands):
+    """Adds the `tour` command."""
     tour = commands.add_parser(
         "tour", help="a short tour of the non-local layers: every mode, exact and memory-bounded"
     )
     tour.add_argument("--quick", action="store_true", help="smaller shapes")
     tour.add_argument("--seed", type=int, default=0)
     tour.set_defaults(func=_tour)
+
+
+def _add_summary(commands):
+    """Adds the `summary` command."""
     summary = commands.add_parser(
         "summary", help="params and FLOPs (multiply-accumulates) of a zoo model, per stage"
     )
     summary.add_argument("model", help="a zoo name, see keras_nonlocal.zoo.list_models()")
     summary.add_argument("--input", type=_parse_clip, default=(32, 224),
                          help="clip as FRAMESxHEIGHTxWIDTH (default 32x224x224)")
-    summary.add_argument("--set", dest="options", action="append", default=[],
-                         metavar="KEY=VALUE",
-                         help="a builder argument, e.g. --set sampling=8x8 --set layout=pytorchvideo")
+    _add_builder_options(
+        summary, "a builder argument, e.g. --set sampling=8x8 --set layout=pytorchvideo")
     summary.set_defaults(func=_summary)
+
+
+def _add_make_tfrecords(commands):
+    """Adds the `make-tfrecords` command."""
     tfr = commands.add_parser(
         "make-tfrecords",
         help="convert videos (a list or class folders) into TFRecord shards; resumable")
@@ -356,9 +394,12 @@ def build_parser():
     tfr.add_argument("--short-side", type=int, default=256, help="resize frames (0: keep)")
     tfr.add_argument("--quality", type=int, default=90, help="JPEG quality")
     tfr.add_argument("--workers", type=int, default=2)
-    tfr.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(tfr)
     tfr.set_defaults(func=_make_tfrecords)
 
+
+def _add_train(commands):
+    """Adds the `train` command."""
     train = commands.add_parser("train", help="train a zoo model from a recipe (resumable)")
     train.add_argument("recipe", help="a .toml recipe or the name of a shipped one "
                        "(keras_nonlocal.training.list_recipes())")
@@ -366,44 +407,36 @@ def build_parser():
     train.add_argument("--progress", action="store_true", help="a progress bar per step")
     train.set_defaults(func=_train)
 
-    def clip_args(p):
-        p.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
-        p.add_argument("--stride", type=int, help="frame stride (default: the model's)")
-        p.add_argument("--clips", type=int, help="clips per video (default: the model's, 10)")
-        p.add_argument("--crops", type=int, help="crops per clip (default: the model's, 3)")
-        p.add_argument("--short-side", type=int,
-                       help="test short side and crop size (default: the model's, 256)")
-        p.add_argument("--protocol", choices=PROTOCOL_NAMES,
-                       help="where the test clips start and the crops lie, how views combine "
-                            "and which videos count: a publisher's (default: the model's, its "
-                            "preset's publisher's)")
 
+def _add_evaluate(commands):
+    """Adds the `evaluate` command."""
     evaluate = commands.add_parser(
         "evaluate", help="multi-view testing of a checkpoint, with the clip it was trained on")
     evaluate.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET")
     evaluate.add_argument("data", help="videos: a folder per class or a list; or TFRecord "
                           "shards (a .tfrecord file or pattern, Model Garden or DMVR records)")
     evaluate.add_argument("--root")
-    evaluate.add_argument("--classes", help="class names file (default: the model's classes)")
+    _add_model_classes(evaluate)
     evaluate.add_argument("--quick", action="store_true", help="1 clip x 1 crop")
     evaluate.add_argument("--batch-size", type=int, default=4)
     evaluate.add_argument("--output", help="results JSON (default: next to the checkpoint)")
-    evaluate.add_argument("--frame-rate", type=float, help="TFRecords: the frame rate the "
-                          "model's stride assumes (30 for Kinetics); shards recording another "
-                          "are refused unless --resample")
-    evaluate.add_argument("--resample", action="store_true",
-                          help="TFRecords at another frame rate: take each frame at its time")
+    _add_frame_rate_options(
+        evaluate, "TFRecords: the frame rate the model's stride assumes (30 for Kinetics); "
+                  "shards recording another are refused unless --resample")
     evaluate.add_argument("--multi-label", action="store_true",
                           help="TFRecords: labels are sets (mAP), as for Charades")
-    clip_args(evaluate)
+    _add_clip_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
+
+def _add_predict(commands):
+    """Adds the `predict` command."""
     predict = commands.add_parser(
         "predict", help="top-5 classes of videos, or of every window along them (--timeline)")
     predict.add_argument("checkpoint", help="a .keras checkpoint, or MODEL:PRESET "
                          "(e.g. nl_i3d_r50:kinetics400)")
     predict.add_argument("videos", nargs="+")
-    predict.add_argument("--classes", help="class names file (default: the model's classes)")
+    _add_model_classes(predict)
     predict.add_argument("--timeline", action="store_true",
                          help="the model's clip slid over each video: top classes per window, "
                               "as JSON or CSV, and a PNG")
@@ -412,9 +445,12 @@ def build_parser():
                          help="--timeline: frames between windows (default frames x stride)")
     predict.add_argument("--output", help="--timeline: the .json or .csv file (default "
                          "<video>_timeline.json; the PNG beside it)")
-    clip_args(predict)
+    _add_clip_options(predict)
     predict.set_defaults(func=_predict)
 
+
+def _add_features(commands):
+    """Adds the `features` command."""
     feats = commands.add_parser(
         "features", help="features of whole videos, one row per window, as .npy + .json; "
                          "resumable")
@@ -437,14 +473,15 @@ def build_parser():
     feats.add_argument("--strategy", default="auto",
                        help="devices: a training strategy name (auto: every device there is)")
     feats.add_argument("--overwrite", action="store_true", help="redo videos already written")
-    feats.add_argument("--frame-rate", type=float, help="TFRecord shards: the frame rate the "
-                       "clip's stride assumes; shards recording another are refused unless "
-                       "--resample (and the times of records without one)")
-    feats.add_argument("--resample", action="store_true",
-                       help="TFRecords at another frame rate: take each frame at its time")
-    feats.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_frame_rate_options(
+        feats, "TFRecord shards: the frame rate the clip's stride assumes; shards recording "
+               "another are refused unless --resample (and the times of records without one)")
+    _add_quiet(feats)
     feats.set_defaults(func=_features)
 
+
+def _add_export(commands):
+    """Adds the `export` command."""
     export = commands.add_parser(
         "export", help="a SavedModel, ONNX or LiteRT file taking uint8 clips, checked in its "
                        "runtime")
@@ -458,17 +495,22 @@ def build_parser():
                         help="onnx / litert: the square side (default: the model's test side)")
     export.set_defaults(func=_export)
 
+
+def _add_convert(commands):
+    """Adds the `convert` command."""
     convert = commands.add_parser(
         "convert", help="a published checkpoint (Caffe2 .pkl, PyTorch .pyth/.pth) into a .keras "
                         "model that carries its clip and class names")
     convert.add_argument("file", help="the checkpoint (its format is told by its content)")
     convert.add_argument("out", help="the .keras file to write")
     convert.add_argument("--model", required=True, help="the zoo builder, e.g. nl_i3d_r50")
-    convert.add_argument("--set", dest="options", action="append", default=[],
-                         metavar="KEY=VALUE", help="builder arguments that give the network, "
+    _add_builder_options(convert, "builder arguments that give the network, "
                          "e.g. --set sampling=8x8 --set layout=release")
     convert.set_defaults(func=_convert)
 
+
+def _add_visualize(commands):
+    """Adds the `visualize` command."""
     vis = commands.add_parser(
         "visualize", help="what a non-local block attends to, as PNGs (the paper's Figure 3)")
     vis.add_argument("model", help="a .keras model or a zoo name (random weights; nl_resnet50 "
@@ -486,9 +528,27 @@ def build_parser():
     vis.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
     vis.add_argument("--stride", type=int, help="frame stride (default: the model's)")
     vis.add_argument("--size", type=int, help="crop size (default: the model's)")
-    vis.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                     help="a zoo builder argument, e.g. --set base_width=8")
+    _add_builder_options(vis, "a zoo builder argument, e.g. --set base_width=8")
     vis.set_defaults(func=_visualize)
+
+
+def build_parser():
+    """The `keras-nonlocal` argument parser, a sub-command each."""
+    from keras_nonlocal import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="keras-nonlocal",
+        description="Non-local Neural Networks for Keras 3.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's C++ log lines (hidden by default; so they "
+                             "are when TF_CPP_MIN_LOG_LEVEL is set)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add_command in (_add_demo, _add_tour, _add_summary, _add_make_tfrecords, _add_train,
+                        _add_evaluate, _add_predict, _add_features, _add_export, _add_convert,
+                        _add_visualize):
+        add_command(commands)
     return parser
 
 

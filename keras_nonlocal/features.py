@@ -20,6 +20,7 @@ summary = features.write_features(model, "videos/", "features/")
 """
 
 import collections
+import dataclasses
 import glob
 import json
 import os
@@ -44,7 +45,6 @@ VideoResult.__doc__ = """One video's outputs: `outputs` `(windows, ...)` float32
 `data.Window`s, `fps`; or `error` (a message; the rest None) when the video
 could not be read."""
 
-_DONE = object()
 ENGINES = ("threads", "tf.data")
 
 
@@ -192,136 +192,16 @@ def window_outputs(model, videos, clip=None, hop=None, crops=1, short_side=None,
     if engine not in ENGINES:
         raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
     items = _video_items(videos, clip)
-    keys = items.keys if isinstance(items, RecordItems) else None
-    reader = _RecordReader()
-    call = _model_call(model, placement, batch_size * crops)
-    bar = _Progress(len(items)) if progress else None
-    decoded = queue.Queue(maxsize=4 * batch_size)
-    stop = threading.Event()
-    next_video = iter(enumerate(items))
-    lock = threading.Lock()
-
-    def put(item):
-        while not stop.is_set():
-            try:
-                decoded.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def video(index):
-        """The queue items of one video, in order."""
-        path = items[index][0]
-        try:
-            if keys is not None:
-                fps, count = path.fps, 0
-                windows = _record_windows(reader, path, keys, clip, hop, crops, short_side)
-            else:
-                fps, count = probe(path).fps, 0
-                windows = windows_lib.iter_windows(path, clip, hop=hop, crops=crops,
-                                                   short_side=short_side)
-            for window, views in windows:
-                yield ("window", index, count, window, views)
-                count += 1
-            yield ("end", index, count, fps)
-        except VideoError as error:
-            yield ("error", index, str(error))
-
-    def decode():
-        try:
-            while not stop.is_set():
-                with lock:
-                    entry = next(next_video, None)
-                if entry is None:
-                    return
-                for item in video(entry[0]):
-                    put(item)
-        except BaseException as error:  # a bug, not a bad video: the caller sees it
-            put(("crash", error))
-        finally:
-            put(_DONE)
-
-    def decode_with_tf_data():
-        try:
-            for item in _tf_data_items(video, len(items), decoders):
-                if stop.is_set():
-                    return
-                put(item)
-        except BaseException as error:
-            put(("crash", error))
-        finally:
-            put(_DONE)
-
-    if engine == "tf.data":
-        threads = [threading.Thread(target=decode_with_tf_data, daemon=True, name="tf.data")]
-    else:
-        threads = [threading.Thread(target=decode, daemon=True, name=f"decoder-{i}")
-                   for i in range(max(1, min(decoders, len(items))))]
-    for thread in threads:
-        thread.start()
-    states = {}
-    pending = []
-    running = len(threads)
-
-    def state(index):
-        return states.setdefault(index, dict(windows={}, outputs={}, total=None, fps=None))
-
-    def finished():
-        for index in sorted(states):
-            s = states[index]
-            if s["total"] is not None and len(s["outputs"]) == s["total"]:
-                del states[index]
-                path, name = items[index]
-                order = range(s["total"])
-                yield VideoResult(path, name, np.stack([s["outputs"][k] for k in order]),
-                                  [s["windows"][k] for k in order], s["fps"], None)
-
-    def run_batch():
-        views = np.concatenate([v for _, _, v in pending])
-        outputs = call(views)
-        outputs = outputs.reshape((len(pending), crops) + outputs.shape[1:]).mean(axis=1)
-        for (index, k, _), row in zip(pending, outputs):
-            if index in states:
-                states[index]["outputs"][k] = row
-        if bar:
-            bar.windows(len(pending))
-        pending.clear()
-
+    source = _WindowSource(items, clip, hop, crops, short_side)
+    assembler = _Assembler(items, _model_call(model, placement, batch_size * crops), batch_size,
+                           crops, _Progress(len(items)) if progress else None)
+    events = _EventQueue(maxsize=4 * batch_size)
+    threads = _start_decoders(events, source, engine, decoders)
     try:
-        while running or pending:
-            try:
-                item = decoded.get(timeout=0.1) if running else None
-            except queue.Empty:
-                item = None
-            if item is None:
-                if pending:
-                    run_batch()
-            elif item is _DONE:
-                running -= 1
-            elif item[0] == "crash":
-                raise item[1]
-            elif item[0] == "window":
-                _, index, k, window, views = item
-                state(index)["windows"][k] = window
-                pending.append((index, k, views))
-                if len(pending) == batch_size:
-                    run_batch()
-            elif item[0] == "end":
-                _, index, total, fps = item
-                state(index).update(total=total, fps=fps)
-            else:
-                _, index, message = item
-                states.pop(index, None)
-                path, name = items[index]
-                if bar:
-                    bar.video()
-                yield VideoResult(path, name, None, None, None, message)
-            for result in finished():
-                if bar:
-                    bar.video()
-                yield result
+        yield from assembler.results(events, len(threads))
     finally:
-        stop.set()
+        # Not joined: a decoder may be inside a video; it sees the stop at its next event.
+        events.stop()
 
 
 def _is_records(videos):
@@ -330,42 +210,263 @@ def _is_records(videos):
     return isinstance(videos, TFRecords)
 
 
-def _tf_data_items(video, count, decoders):
-    """The items of `video(index)` for every index, read through an
+@dataclasses.dataclass(frozen=True)
+class _WindowEvent:
+    """What a decoder tells the assembler; `kind` is one of:
+
+    - `"window"`: window `count` (from 0) of video `index`, its `window`
+      (a `data.Window`) and `views` (`(crops, frames, H, W, 3)` uint8);
+    - `"end"`: video `index` has `count` windows, at `fps`;
+    - `"error"`: video `index` cannot be read; `error` says why;
+    - `"crash"`: the decoder failed (`error`, the exception: a bug, not a
+      bad video, so the caller raises it);
+    - `"done"`: the decoder has nothing more to say.
+    """
+
+    kind: str
+    index: int = None
+    count: int = 0
+    window: object = None
+    views: object = None
+    fps: float = None
+    error: object = None
+
+
+class _EventQueue:
+    """The bounded queue from the decoders to the assembler, with its stop."""
+
+    def __init__(self, maxsize):
+        self._queue = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+
+    @property
+    def stopped(self):
+        return self._stop.is_set()
+
+    def stop(self):
+        self._stop.set()
+
+    def put(self, event):
+        """Waits for room, or drops `event` once stopped (nobody reads it)."""
+        while not self.stopped:
+            try:
+                self._queue.put(event, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, timeout=0.1):
+        """The next event, or None after `timeout` seconds without one."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class _WindowSource:
+    """The events of each video of `items` (by index): its windows in order,
+    then its `"end"`; or an `"error"` when it cannot be read."""
+
+    def __init__(self, items, clip, hop, crops, short_side):
+        self.items = items
+        self.keys = items.keys if isinstance(items, RecordItems) else None
+        self.reader = _RecordReader()
+        self.clip, self.hop, self.crops, self.short_side = clip, hop, crops, short_side
+
+    def events(self, index):
+        path = self.items[index][0]
+        try:
+            if self.keys is not None:
+                fps = path.fps
+                windows = _record_windows(self.reader, path, self.keys, self.clip, self.hop,
+                                          self.crops, self.short_side)
+            else:
+                fps = probe(path).fps
+                windows = windows_lib.iter_windows(path, self.clip, hop=self.hop,
+                                                   crops=self.crops, short_side=self.short_side)
+            count = 0
+            for window, views in windows:
+                yield _WindowEvent("window", index, count, window=window, views=views)
+                count += 1
+            yield _WindowEvent("end", index, count, fps=fps)
+        except VideoError as error:
+            yield _WindowEvent("error", index, error=str(error))
+
+
+def _start_decoders(events, source, engine, decoders):
+    """Starts the decoding threads, which put `source`'s events on `events`."""
+    count = len(source.items)
+    if engine == "tf.data":
+        targets = {"tf.data": lambda: _tf_data_events(source.events, count, decoders)}
+    else:
+        claims = _VideoClaims(count, events)
+        targets = {f"decoder-{i}": lambda: claims.events(source)
+                   for i in range(max(1, min(decoders, count)))}
+    threads = [threading.Thread(target=_decode_into, args=(events, produce), daemon=True,
+                                name=name) for name, produce in targets.items()]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _decode_into(events, produce):
+    """A decoder thread: puts `produce()`'s events on `events` until stopped,
+    then one `"done"`."""
+    try:
+        for event in produce():
+            if events.stopped:
+                return
+            events.put(event)
+    except BaseException as error:  # a bug, not a bad video: the caller sees it
+        events.put(_WindowEvent("crash", error=error))
+    finally:
+        events.put(_WindowEvent("done"))
+
+
+class _VideoClaims:
+    """Hands the videos out to the decoder threads, each video to one."""
+
+    def __init__(self, count, events):
+        self._indices = iter(range(count))
+        self._lock = threading.Lock()
+        self._events = events
+
+    def events(self, source):
+        """The events of every video this thread claims, one video after another."""
+        while not self._events.stopped:
+            with self._lock:
+                index = next(self._indices, None)
+            if index is None:
+                return
+            yield from source.events(index)
+
+
+_TF_DATA_KINDS = ("window", "end", "error")
+
+
+def _tf_data_events(video, count, decoders):
+    """The events of `video(index)` for every index, read through an
     interleaved tf.data pipeline (`decoders` videos at once)."""
     tf = require_tensorflow("engine='tf.data'")
-    kinds = ("window", "end", "error")
 
     def encoded(index):
-        for item in video(int(index)):
-            kind, index, *rest = item
-            views, first, last, start, end, number, text = \
-                np.zeros((0, 0, 0, 0, 3), np.uint8), 0, 0, 0.0, 0.0, 0, ""
-            if kind == "window":
-                number, window, views = rest
-                first, last, start, end = window
-            elif kind == "end":
-                number, start = rest  # start: the frame rate
-            else:
-                text = rest[0]
-            yield (kinds.index(kind), index, number, first, last, start, end, views, text)
+        for event in video(int(index)):
+            yield _encode_event(event)
 
     signature = tuple(tf.TensorSpec((), dtype) for dtype in
-                      (tf.int32, tf.int64, tf.int64, tf.int64, tf.int64, tf.float64, tf.float64)) \
+                      (tf.int32, tf.int64, tf.int64, tf.int64, tf.int64, tf.float64, tf.float64,
+                       tf.float64)) \
         + (tf.TensorSpec((None, None, None, None, 3), tf.uint8), tf.TensorSpec((), tf.string))
     dataset = tf.data.Dataset.range(count).interleave(
         lambda i: tf.data.Dataset.from_generator(encoded, args=(i,), output_signature=signature),
         cycle_length=max(1, decoders), num_parallel_calls=max(1, decoders), deterministic=False)
-    for kind, index, number, first, last, start, end, views, text in \
-            dataset.prefetch(2).as_numpy_iterator():
-        kind, index, number = kinds[kind], int(index), int(number)
-        if kind == "window":
-            window = windows_lib.Window(int(first), int(last), float(start), float(end))
-            yield ("window", index, number, window, views)
-        elif kind == "end":
-            yield ("end", index, number, float(start))
-        else:
-            yield ("error", index, text.decode())
+    for values in dataset.prefetch(2).as_numpy_iterator():
+        yield _decode_event(values)
+
+
+def _encode_event(event):
+    """A `"window"`, `"end"` or `"error"` event as one tuple of tensor values
+    (tf.data wants one signature for all: unused fields are empty)."""
+    first, last, start, end = event.window if event.kind == "window" else (0, 0, 0.0, 0.0)
+    views = event.views if event.kind == "window" else np.zeros((0, 0, 0, 0, 3), np.uint8)
+    return (_TF_DATA_KINDS.index(event.kind), event.index, event.count, first, last, start, end,
+            event.fps or 0.0, views, event.error or "")
+
+
+def _decode_event(values):
+    """The event `_encode_event` made `values` (NumPy, from tf.data) from."""
+    kind, index, count, first, last, start, end, fps, views, text = values
+    kind, index, count = _TF_DATA_KINDS[kind], int(index), int(count)
+    if kind == "window":
+        window = windows_lib.Window(int(first), int(last), float(start), float(end))
+        return _WindowEvent("window", index, count, window=window, views=views)
+    if kind == "end":
+        return _WindowEvent("end", index, count, fps=float(fps))
+    return _WindowEvent("error", index, error=text.decode())
+
+
+class _VideoState:
+    """One video being assembled: its windows and outputs so far (by window
+    number), and once its decoder has finished it, its window count and fps."""
+
+    def __init__(self):
+        self.windows, self.outputs, self.total, self.fps = {}, {}, None, None
+
+    @property
+    def complete(self):
+        return self.total is not None and len(self.outputs) == self.total
+
+    def result(self, path, name):
+        order = range(self.total)
+        return VideoResult(path, name, np.stack([self.outputs[k] for k in order]),
+                           [self.windows[k] for k in order], self.fps, None)
+
+
+class _Assembler:
+    """Runs the model on the decoded windows, `batch_size` windows (`crops`
+    views each) a call, and makes each video's `VideoResult`."""
+
+    def __init__(self, items, call, batch_size, crops, bar=None):
+        self.items, self.call, self.batch_size, self.crops, self.bar = \
+            items, call, batch_size, crops, bar
+        self.states = {}  # video index -> _VideoState
+        self.pending = []  # (video index, window number, views) awaiting the model
+
+    def results(self, events, running):
+        """Yields the results from `events` (`running` decoders put them
+        there), each as soon as its video is complete, until every decoder
+        is done and every window computed."""
+        while running or self.pending:
+            event = events.get() if running else None
+            if event is None:
+                # Nothing came for a while (or nothing will): don't hold windows back.
+                self._run_batch()
+            elif event.kind == "done":
+                running -= 1
+            elif event.kind == "crash":
+                raise event.error
+            elif event.kind == "error":
+                yield self._failed(event.index, event.error)
+            else:
+                self._add(event)
+            yield from self._completed()
+
+    def _add(self, event):
+        state = self.states.setdefault(event.index, _VideoState())
+        if event.kind == "end":
+            state.total, state.fps = event.count, event.fps
+            return
+        state.windows[event.count] = event.window
+        self.pending.append((event.index, event.count, event.views))
+        if len(self.pending) == self.batch_size:
+            self._run_batch()
+
+    def _run_batch(self):
+        if not self.pending:
+            return
+        outputs = self.call(np.concatenate([views for _, _, views in self.pending]))
+        outputs = outputs.reshape((len(self.pending), self.crops) + outputs.shape[1:]).mean(axis=1)
+        for (index, k, _), row in zip(self.pending, outputs):
+            if index in self.states:  # not a video that failed after some windows
+                self.states[index].outputs[k] = row
+        if self.bar:
+            self.bar.windows(len(self.pending))
+        self.pending.clear()
+
+    def _failed(self, index, message):
+        self.states.pop(index, None)
+        if self.bar:
+            self.bar.video()
+        path, name = self.items[index]
+        return VideoResult(path, name, None, None, None, message)
+
+    def _completed(self):
+        for index in sorted(self.states):
+            if self.states[index].complete:
+                result = self.states.pop(index).result(*self.items[index])
+                if self.bar:
+                    self.bar.video()
+                yield result
 
 
 def _model_call(model, placement, views):

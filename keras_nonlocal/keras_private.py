@@ -97,15 +97,6 @@ def skip_fit_build(model):
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 
-def standardize_tuple(value, n, name):
-    """Keras' own validation of a tuple argument (`kernel_size`, `strides`):
-    `n` positive ints from an int or an iterable, or its ValueError.
-    `keras.src.utils.argument_validation` has no public alias."""
-    from keras.src.utils.argument_validation import standardize_tuple as standardize
-
-    return standardize(value, n, name)
-
-
 class BatchNormalizationMoments(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` whose training-mode moments come from
     `self.batch_moments(inputs, mask, axes, keras_moments)`.

@@ -22,6 +22,7 @@ decoding error drops the element through `ignore_errors`, which logs it.
 """
 
 import dataclasses
+import functools
 
 import tensorflow as tf
 
@@ -143,6 +144,145 @@ def _decode(frame, kind, box=None):
                                                     box[1]:box[1] + box[3]])
 
 
+@dataclasses.dataclass(frozen=True)
+class _RecordSpec:
+    """How a record is parsed: its feature specs and where its labels are."""
+
+    keys: RecordKeys
+    id_keys: tuple  # ShardLayout.id_keys
+    context: dict  # context feature specs
+    sequence: dict  # sequence feature specs (the frames)
+    label_key: object  # keys.label_index, keys.label_text, or None: no labels read
+    table: object = None  # class name -> index, for labels by text
+
+
+def _record_spec(layout, keys, labels, class_names):
+    """The `_RecordSpec` of records laid out as `layout`.
+
+    Raises:
+        ValueError: records labelled by name and no `class_names`.
+    """
+    context_spec = {k: tf.io.FixedLenFeature([], tf.string, default_value="")
+                    for k in layout.id_keys}
+    label_key = layout.label_key if labels else None  # None: no labels read
+    table = None
+    if label_key == keys.label_index:
+        context_spec[keys.label_index] = tf.io.VarLenFeature(tf.int64)
+    elif label_key is not None:
+        if not class_names:
+            raise ValueError(f"The records are labelled by name ({keys.label_text!r}); reading "
+                             "them needs the class names in output order. Received: "
+                             "class_names=None")
+        context_spec[keys.label_text] = tf.io.VarLenFeature(tf.string)
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(class_names)), tf.range(len(class_names), dtype=tf.int64)), -1)
+    sequence_spec = {keys.frames: tf.io.FixedLenSequenceFeature([], tf.string)}
+    return _RecordSpec(keys, layout.id_keys, context_spec, sequence_spec, label_key, table)
+
+
+def _epoch_records(file_dataset, files, shuffled, index, key):
+    """The serialized records of one epoch (`one_epoch` of `stream.epochs`),
+    shuffled (shards, then records) when `shuffled`: seeded by `key` when
+    `index` is None, else stateless by `(key, window)`."""
+    shards = file_dataset
+    if shuffled and index is None:
+        shards = shards.shuffle(len(files), seed=key, reshuffle_each_iteration=True)
+    elif shuffled:
+        shards = tf.data.Dataset.from_tensor_slices(
+            tf.gather(tf.constant(list(files)), stream.shuffled_order(len(files), key)))
+    records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
+                                num_parallel_calls=AUTOTUNE, deterministic=True)
+    if not shuffled:
+        return records
+    if index is None:
+        return records.shuffle(RECORD_SHUFFLE, seed=key, reshuffle_each_iteration=True)
+    # Stateless: the records of each window of RECORD_SHUFFLE, permuted by (key, window).
+    windows = records.batch(RECORD_SHUFFLE).enumerate()
+    return windows.map(lambda w, window: tf.random.experimental.stateless_shuffle(
+        window, seed=key + tf.stack([tf.constant(0, tf.int64), w * 1_000_003]))).unbatch()
+
+
+def _parse_record(position, record, spec, num_classes, multi_label):
+    """`((frames, kind), target, video_id, element_seed, ok)` of one
+    `(serialized, element_seed)` record; `ok` is False for a record to drop."""
+    serialized, element_seed = record
+    keys = spec.keys
+    context, sequence = tf.io.parse_single_sequence_example(serialized, spec.context,
+                                                            spec.sequence)
+    frames = sequence[keys.frames]
+    if spec.label_key is None:
+        indices = tf.zeros([1], tf.int64)
+    elif spec.label_key == keys.label_index:
+        indices = tf.sparse.to_dense(context[keys.label_index])
+    else:
+        indices = spec.table.lookup(
+            tf.sparse.to_dense(context[keys.label_text], default_value=""))
+    known = tf.reduce_all(indices >= 0) & (tf.size(indices) > 0)
+    indices = tf.maximum(indices, 0)
+    if multi_label:
+        target = tf.reduce_max(tf.one_hot(indices, num_classes, dtype=tf.float32), axis=0)
+    else:
+        target = tf.cast(tf.concat([indices, [0]], 0)[0], tf.int32)
+    video_id = tf.strings.join(["record ", tf.strings.as_string(position)])
+    for key in reversed(spec.id_keys):  # media_id over filename over the position
+        video_id = tf.where(context[key] != "", context[key], video_id)
+    kind = _image_kind(frames)
+    ok = (kind > 0) & (tf.size(frames) > 0) & known
+    return (frames, kind), target, video_id, element_seed, ok
+
+
+def _keep_counting_drops(skips, frames, target, video_id, element_seed, ok):
+    """`ok`, once a record that is not has been counted in `skips`."""
+    del frames, target, video_id, element_seed  # only `ok` decides
+    count = tf.cond(ok, lambda: tf.constant(0, tf.int64),
+                    lambda: skips.count_variable.assign_add(1))
+    with tf.control_dependencies([count]):
+        return tf.identity(ok)
+
+
+def _decode_train_clip(chosen, kind, element_seed, clip):
+    """The training clip `(T, crop, crop, 3)` of the encoded frames `chosen`."""
+    # Only the crop's window is decoded (JPEG), then scaled and flipped.
+    size = tf.cond(kind == 1, lambda: tf.io.extract_jpeg_shape(chosen[0]),
+                   lambda: tf.shape(tf.io.decode_png(chosen[0], channels=3)))
+    box, flip = augment.train_window(element_seed, size[0], size[1], clip.crop_size,
+                                     (clip.short_side_min, clip.short_side_max))
+    frames = tf.map_fn(lambda b: _decode(b, kind, box), chosen,
+                       fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    frames = augment.flip_if(augment.scale_to(frames, clip.crop_size), flip)
+    frames.set_shape([clip.num_frames, clip.crop_size, clip.crop_size, 3])
+    return frames
+
+
+def _decode_eval_clips(chosen, kind, clip):
+    """The test clips `(K, T, H, W, 3)` of the encoded frames `chosen` (`K * T`)."""
+    frames = tf.map_fn(lambda b: _decode(b, kind), chosen,
+                       fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    shape = tf.shape(frames)
+    return tf.reshape(frames, tf.concat([[clip.eval_clips, clip.num_frames], shape[1:]], 0))
+
+
+def _decode_clips(encoded, target, video_id, element_seed, ok, training, clip, ratio):
+    """A parsed record with its frames decoded: the training clip, or the test clips."""
+    encoded, kind = encoded
+    total = tf.shape(encoded)[0]
+    indices = _indices(total, element_seed, training, clip, ratio)
+    chosen = tf.gather(encoded, tf.reshape(indices, [-1]))
+    if training:
+        frames = _decode_train_clip(chosen, kind, element_seed, clip)
+    else:
+        frames = _decode_eval_clips(chosen, kind, clip)
+    return frames, target, video_id, element_seed, ok
+
+
+def _batches(dataset, training, clip, batch_size, with_video_id, drop_remainder, normalize):
+    """Decoded elements -> batches (test views per the clip's protocol)."""
+    to_views = lambda clips: augment.eval_views(  # noqa: E731
+        clips, clip.eval_short_side, clip.eval_crops, protocol(clip.protocol).crop_positions)
+    return stream.finish(dataset, training, clip, batch_size, with_video_id, drop_remainder,
+                         normalize, to_views)
+
+
 def tfrecord_dataset(
     files,
     num_classes,
@@ -195,7 +335,6 @@ def tfrecord_dataset(
         `(dataset, skips)`.
     """
     clip = Clip() if clip is None else clip
-    num_frames, num_clips = clip.num_frames, clip.eval_clips
     if isinstance(files, str):
         files = sorted(tf.io.gfile.glob(files))
     if not files:
@@ -205,98 +344,18 @@ def tfrecord_dataset(
     ratio, message = rate_plan(layout.frame_rate, frame_rate, resample, clip)
     if message:
         print_fn(message)
-    context_spec = {k: tf.io.FixedLenFeature([], tf.string, default_value="")
-                    for k in layout.id_keys}
-    label_key = layout.label_key if labels else None  # None: no labels read
-    if label_key == keys.label_index:
-        context_spec[keys.label_index] = tf.io.VarLenFeature(tf.int64)
-    elif label_key is not None:
-        if not class_names:
-            raise ValueError(f"The records are labelled by name ({keys.label_text!r}); reading "
-                             "them needs the class names in output order. Received: "
-                             "class_names=None")
-        context_spec[keys.label_text] = tf.io.VarLenFeature(tf.string)
-        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-            tf.constant(list(class_names)), tf.range(len(class_names), dtype=tf.int64)), -1)
-    sequence_spec = {keys.frames: tf.io.FixedLenSequenceFeature([], tf.string)}
+    spec = _record_spec(layout, keys, labels, class_names)
+    # One file dataset for every epoch, as `stream.epochs` calls `one_epoch` per epoch.
     file_dataset = tf.data.Dataset.from_tensor_slices(list(files))
-
-    def one_epoch(index, key):
-        shards = file_dataset
-        if training and shuffle and index is None:
-            shards = shards.shuffle(len(files), seed=key, reshuffle_each_iteration=True)
-        elif training and shuffle:
-            shards = tf.data.Dataset.from_tensor_slices(
-                tf.gather(tf.constant(list(files)), stream.shuffled_order(len(files), key)))
-        records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
-                                    num_parallel_calls=AUTOTUNE, deterministic=True)
-        if not (training and shuffle):
-            return records
-        if index is None:
-            return records.shuffle(RECORD_SHUFFLE, seed=key, reshuffle_each_iteration=True)
-        # Stateless: the records of each window of RECORD_SHUFFLE, permuted by (key, window).
-        windows = records.batch(RECORD_SHUFFLE).enumerate()
-        return windows.map(lambda w, window: tf.random.experimental.stateless_shuffle(
-            window, seed=key + tf.stack([tf.constant(0, tf.int64), w * 1_000_003]))).unbatch()
-
+    one_epoch = functools.partial(_epoch_records, file_dataset, files, training and shuffle)
     records = stream.seeded(stream.epochs(one_epoch, seed, repeat), seed, repeat, skip)
     records = records.enumerate()
-
-    def parse(position, record):
-        serialized, element_seed = record
-        context, sequence = tf.io.parse_single_sequence_example(serialized, context_spec,
-                                                                sequence_spec)
-        frames = sequence[keys.frames]
-        if label_key is None:
-            indices = tf.zeros([1], tf.int64)
-        elif label_key == keys.label_index:
-            indices = tf.sparse.to_dense(context[keys.label_index])
-        else:
-            indices = table.lookup(tf.sparse.to_dense(context[keys.label_text], default_value=""))
-        known = tf.reduce_all(indices >= 0) & (tf.size(indices) > 0)
-        indices = tf.maximum(indices, 0)
-        if multi_label:
-            target = tf.reduce_max(tf.one_hot(indices, num_classes, dtype=tf.float32), axis=0)
-        else:
-            target = tf.cast(tf.concat([indices, [0]], 0)[0], tf.int32)
-        video_id = tf.strings.join(["record ", tf.strings.as_string(position)])
-        for key in reversed(layout.id_keys):  # media_id over filename over the position
-            video_id = tf.where(context[key] != "", context[key], video_id)
-        kind = _image_kind(frames)
-        ok = (kind > 0) & (tf.size(frames) > 0) & known
-        return (frames, kind), target, video_id, element_seed, ok
-
-    def keep(frames, target, video_id, element_seed, ok):
-        count = tf.cond(ok, lambda: tf.constant(0, tf.int64), lambda: skips.count_variable.assign_add(1))
-        with tf.control_dependencies([count]):
-            return tf.identity(ok)
-
-    def decode(encoded, target, video_id, element_seed, ok):
-        encoded, kind = encoded
-        total = tf.shape(encoded)[0]
-        indices = _indices(total, element_seed, training, clip, ratio)
-        chosen = tf.gather(encoded, tf.reshape(indices, [-1]))
-        if training:  # only the crop's window is decoded (JPEG), then scaled and flipped
-            size = tf.cond(kind == 1, lambda: tf.io.extract_jpeg_shape(chosen[0]),
-                           lambda: tf.shape(tf.io.decode_png(chosen[0], channels=3)))
-            box, flip = augment.train_window(element_seed, size[0], size[1], clip.crop_size,
-                                             (clip.short_side_min, clip.short_side_max))
-            frames = tf.map_fn(lambda b: _decode(b, kind, box), chosen,
-                               fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-            frames = augment.flip_if(augment.scale_to(frames, clip.crop_size), flip)
-            frames.set_shape([num_frames, clip.crop_size, clip.crop_size, 3])
-        else:
-            frames = tf.map_fn(lambda b: _decode(b, kind), chosen,
-                               fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-            shape = tf.shape(frames)
-            frames = tf.reshape(frames, tf.concat([[num_clips, num_frames], shape[1:]], 0))
-        return frames, target, video_id, element_seed, ok
-
+    parse = functools.partial(_parse_record, spec=spec, num_classes=num_classes,
+                              multi_label=multi_label)
+    decode = functools.partial(_decode_clips, training=training, clip=clip, ratio=ratio)
     dataset = records.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.filter(keep)
+    dataset = dataset.filter(functools.partial(_keep_counting_drops, skips))
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
-    to_views = lambda clips: augment.eval_views(  # noqa: E731
-        clips, clip.eval_short_side, clip.eval_crops, protocol(clip.protocol).crop_positions)
-    return stream.finish(dataset, training, clip, batch_size, with_video_id, drop_remainder,
-                         normalize, to_views), skips
+    return _batches(dataset, training, clip, batch_size, with_video_id, drop_remainder,
+                    normalize), skips

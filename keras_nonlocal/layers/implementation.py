@@ -1,6 +1,7 @@
 """Which exact kernel computes a non-local block's pairwise term, and in which dtype.
 
-A policy, separate from the layer: `choose()` looks at the mode, the
+A policy, separate from the layer: `choose()` asks the mode's
+`PairwiseFunction.plan` (layers/pairwise_function.py), which looks at the
 `implementation` the user asked for, the static shapes, the dtype, the
 memory budget and the backend, and returns a `Plan`. Every kernel is exact
 (`pairwise.py`); they differ in time and memory. The measurements behind
@@ -25,8 +26,9 @@ HALF = ("float16", "bfloat16")
 Plan = collections.namedtuple("Plan", ["kernel", "dtype"])
 Plan.__doc__ = """`kernel`: `"dense"` (the `N x N'` map), `"chunked"` (query
 blocks, recomputing backward), `"fused"` (`keras.ops.dot_product_attention`),
-`"linear"` (dot product as `theta (phi^T g) / N`) or `"sorted"`
-(concatenation by sorted suffix sums). `dtype`: what q, k and v are cast to."""
+`"linear"` (dot product as `theta (phi^T g) / N`), `"sorted"` (concatenation
+by sorted suffix sums) or `"map_free"` (a registered function's own path).
+`dtype`: what q, k and v are cast to."""
 
 
 def choose(mode, requested, q_shape, k_shape, v_shape, dtype, max_bytes=None,
@@ -34,7 +36,8 @@ def choose(mode, requested, q_shape, k_shape, v_shape, dtype, max_bytes=None,
     """The `Plan` of one call.
 
     Args:
-        mode: the pairwise function.
+        mode: the pairwise function: a registered name or a
+            `PairwiseFunction` (its `plan` holds the mode's own rules).
         requested: the layer's `implementation` (`IMPLEMENTATIONS`).
         q_shape, k_shape, v_shape: `(B, Nq, dq)`, `(B, Nk, dq)`, `(B, Nk, dv)`,
             static where known (None otherwise).
@@ -42,33 +45,19 @@ def choose(mode, requested, q_shape, k_shape, v_shape, dtype, max_bytes=None,
         max_bytes: the largest float32 map (or block of it) to hold at once.
         return_attention: the map is wanted: always `"dense"`.
     """
-    budget = max_bytes or DEFAULT_MAX_ATTENTION_BYTES
-    fits = map_fits(q_shape, k_shape, budget)
     if return_attention:
         return Plan("dense", "float32")
-    if mode == "dot_product":
-        dense = requested == "dense" or (
-            requested == "auto" and fits and dense_is_cheaper(q_shape, k_shape, v_shape))
-        return Plan("dense" if dense else "linear", "float32")
-    if mode == "concatenation":
-        dense = requested == "dense" or (requested == "auto" and fits)
-        return Plan("dense" if dense else "sorted", "float32")
-    fused = q_shape[-1] == v_shape[-1] and fused_is_memory_bounded(dtype)
-    if requested == "auto":
-        if fused and on_jax_gpu():
-            requested = "fused"  # flash attention: the fastest path there, whatever the size
-        elif fits:
-            requested = "dense"
-        else:
-            requested = "fused" if fused else "chunked"
-    if requested == "fused" and q_shape[-1] != v_shape[-1]:
-        raise ValueError(
-            "implementation='fused' needs the key and value depths to match; with "
-            f"mode='gaussian' the keys are the input ({q_shape[-1]} channels) and the values "
-            f"g ({v_shape[-1]}). Received: implementation='fused'")
-    dtype = keras.backend.standardize_dtype(dtype)
-    half = requested == "fused" and on_jax_gpu() and dtype in HALF
-    return Plan(requested, dtype if half else "float32")
+    if isinstance(mode, str):
+        from keras_nonlocal.layers.pairwise_function import get_pairwise
+
+        mode = get_pairwise(mode)
+    budget = max_bytes or DEFAULT_MAX_ATTENTION_BYTES
+    return mode.plan(requested, q_shape, k_shape, v_shape, dtype, budget)
+
+
+def static_shape(t):
+    """`t.shape` with None for every dimension not known as an int."""
+    return tuple(d if isinstance(d, int) else None for d in t.shape)
 
 
 def map_fits(q_shape, k_shape, max_bytes):

@@ -3,15 +3,16 @@
 import keras
 from keras import ops
 
-from keras_nonlocal import keras_private
 from keras_nonlocal.layers import implementation
-from keras_nonlocal.layers import pairwise
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
+from keras_nonlocal.layers.pairwise import default_scale
+from keras_nonlocal.layers.pairwise_function import BUILTIN_MODES
+from keras_nonlocal.layers.pairwise_function import get_pairwise
 from keras_nonlocal.layers.pooling import max_pool_3d
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 from keras_nonlocal.settings import check_choice
 
-MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")
+MODES = BUILTIN_MODES  # the paper's four; `register_pairwise` adds others
 SCOPES = ("spacetime", "space", "time")
 SUBSAMPLE_POSITIONS = ("before", "after")
 IMPLEMENTATIONS = implementation.IMPLEMENTATIONS
@@ -29,7 +30,9 @@ class NonLocalBase(keras.layers.Layer):
             `f = exp(theta_i . phi_j)`, softmax over j), `"gaussian"`
             (`f = exp(x_i . x_j)` on the raw input, softmax over j),
             `"dot_product"` (`f = theta_i . phi_j`, `C = N`) or
-            `"concatenation"` (`f = ReLU(w^T [theta_i, phi_j])`, `C = N`).
+            `"concatenation"` (`f = ReLU(w^T [theta_i, phi_j])`, `C = N`), or
+            the name of a `PairwiseFunction` given to
+            `keras_nonlocal.layers.register_pairwise`.
         inner_channels: channels of theta, phi and g. Defaults to half the
             input channels (the paper's bottleneck).
         subsample: pooling of the keys and values ("subsampling trick").
@@ -136,7 +139,8 @@ class NonLocalBase(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.rank = rank
-        self.mode = check_choice("mode", mode, MODES)
+        self.pairwise_function = get_pairwise(mode)
+        self.mode = mode
         self.inner_channels = _positive("inner_channels", inner_channels, int)
         if rank != 3 and scope is not None:
             raise ValueError(
@@ -200,44 +204,45 @@ class NonLocalBase(keras.layers.Layer):
         _check_pool_fits(self.pool_size, input_shape, self.subsample)
         self.input_spec = keras.InputSpec(ndim=self.rank + 2, axes={-1: channels})
         inner = self.inner_width(channels)
-        initializers = iter(_independent_initializers(self.kernel_initializer, 5))
-
-        def dense(units, name, in_depth, **overrides):
-            options = dict(
-                use_bias=self.use_bias,
-                kernel_initializer=next(initializers),
-                bias_initializer=_clone(self.bias_initializer),
-                kernel_regularizer=self.kernel_regularizer,
-                bias_regularizer=self.bias_regularizer,
-                kernel_constraint=self.kernel_constraint,
-                bias_constraint=self.bias_constraint,
-                dtype=self.dtype_policy,
-            )
-            options.update(overrides)
-            layer = keras.layers.Dense(units, name=name, **options)
-            layer.build((None, in_depth))
-            return layer
-
-        if self.mode != "gaussian":
-            self.theta = dense(inner, "theta", channels)
-            self.phi = dense(inner, "phi", channels)
-        self.g = dense(inner, "g", channels)
-        if self.mode == "concatenation":
-            # w_f of Eq. (5), applied to [theta_i, phi_j]; no bias.
-            self.concat_project = dense(1, "concat_project", 2 * inner, use_bias=False)
+        self.input_channels = channels
+        self._initializers = iter(_independent_initializers(self.kernel_initializer, 5))
+        projections = self.pairwise_function.projections
+        for name in ("theta", "phi", "g"):
+            if name in projections:
+                setattr(self, name, self.projection(inner, name, channels))
+        self.pairwise_function.build(self, inner)
         out_options = dict(use_bias=self.use_bias and self.output_bias)
         if not self.use_bn:
             out_options["kernel_initializer"] = "zeros"
-        if self.mode in ("dot_product", "concatenation") and self.dtype_policy.variable_dtype \
-                == "float32":
+        if not self.pairwise_function.bounded_by_values and \
+                self.dtype_policy.variable_dtype == "float32":
             # No softmax bounds y by the values g here: W_z takes it in float32.
             out_options["dtype"] = "float32"
-        self.out = dense(channels, "out", inner, **out_options)
+        self.out = self.projection(channels, "out", inner, **out_options)
         if self.use_bn:
             bn = SyncBatchNormalization if self.synchronized_bn else FusedBatchNormalization
             self.bn = bn(axis=-1, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
                          gamma_initializer="zeros", name="bn", dtype=self.dtype_policy)
             self.bn.build(input_shape)
+
+    def projection(self, units, name, in_depth, **overrides):
+        """A built `keras.layers.Dense` of the block (theta, phi, g, W_z, or a
+        pairwise function's own), with the block's initializers, regularizers
+        and constraints; `overrides` replace any of them."""
+        options = dict(
+            use_bias=self.use_bias,
+            kernel_initializer=next(self._initializers),
+            bias_initializer=_clone(self.bias_initializer),
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            kernel_constraint=self.kernel_constraint,
+            bias_constraint=self.bias_constraint,
+            dtype=self.dtype_policy,
+        )
+        options.update(overrides)
+        layer = keras.layers.Dense(units, name=name, **options)
+        layer.build((None, in_depth))
+        return layer
 
     # ------------------------------------------------------------------- call
 
@@ -246,22 +251,20 @@ class NonLocalBase(keras.layers.Layer):
         keys_source = x
         if self.pool_size is not None and self.subsample_position == "before":
             keys_source = self._pool(x)
-        if self.mode == "gaussian":
-            q, k = x, keys_source
-        else:
-            q = _project(self.theta, x)
-            k = _project(self.phi, keys_source)
+        projections = self.pairwise_function.projections
+        q = _project(self.theta, x) if "theta" in projections else x
+        k = _project(self.phi, keys_source) if "phi" in projections else keys_source
         v = _project(self.g, keys_source)
         if self.pool_size is not None and self.subsample_position == "after":
             k, v = self._pool(k), self._pool(v)
 
         q_flat, k_flat, v_flat = (self._to_sequences(t) for t in (q, k, v))
+        shapes = (implementation.static_shape(t) for t in (q_flat, k_flat, v_flat))
         plan = implementation.choose(
-            self.mode, self.implementation, _static_shape(q_flat), _static_shape(k_flat),
-            _static_shape(v_flat), self.compute_dtype, self.max_attention_bytes,
-            return_attention_scores)
+            self.pairwise_function, self.implementation, *shapes, self.compute_dtype,
+            self.max_attention_bytes, return_attention_scores)
         q_flat, k_flat, v_flat = (ops.cast(t, plan.dtype) for t in (q_flat, k_flat, v_flat))
-        y_flat, attention = self._pairwise(plan.kernel, q_flat, k_flat, v_flat)
+        y_flat, attention = self._compute_attention(plan, q_flat, k_flat, v_flat)
         y_flat = ops.cast(y_flat, self.out.compute_dtype)
         y = self._from_sequences(y_flat, ops.shape(v), ops.shape(x))
         z = ops.cast(_project(self.out, y), self.compute_dtype)
@@ -281,30 +284,12 @@ class NonLocalBase(keras.layers.Layer):
             pooled = ops.max_pool(x_pool, self.pool_size, strides=self.pool_size, padding="valid")
         return ops.cast(pooled, x.dtype)
 
-    def _pairwise(self, kernel, q, k, v):
-        """`y` `(B', Nq, dv)` and the normalised map (None unless dense)."""
-        if self.mode == "dot_product":
-            if kernel == "dense":
-                return pairwise.dense_dot_product(q, k, v)
-            return pairwise.linear_dot_product(q, k, v), None
-        if self.mode == "concatenation":
-            inner = self.concat_project.kernel.shape[0] // 2
-            w = ops.cast(self.concat_project.kernel, q.dtype)
-            a = ops.squeeze(ops.matmul(q, w[:inner]), -1)
-            b = ops.squeeze(ops.matmul(k, w[inner:]), -1)
-            if kernel == "dense":
-                return pairwise.dense_concatenation(a, b, v)
-            return pairwise.sorted_concatenation(a, b, v), None
-        scale = self._logit_scale(q.shape[-1])
-        if kernel == "dense":
-            return pairwise.dense_softmax_attention(q, k, v, scale)
-        if kernel == "fused":
-            flash = keras.config.is_flash_attention_enabled()
-            return pairwise.fused_softmax_attention(q, k, v, scale, flash), None
-        batch, nk = _static_shape(k)[:2]
-        budget = self.max_attention_bytes or implementation.DEFAULT_MAX_ATTENTION_BYTES
-        chunk = pairwise.softmax_chunk_size(nk or 4096, batch or 1, budget)
-        return pairwise.chunked_softmax_attention(q, k, v, scale, chunk), None
+    def _compute_attention(self, plan, q, k, v):
+        """`y` `(B', Nq, dv)` and the normalised map (None unless the plan
+        builds it), from the flattened queries, keys and values. Override it
+        to change how the block attends (as
+        `keras.layers.MultiHeadAttention._compute_attention`)."""
+        return self.pairwise_function.compute(plan.kernel, q, k, v, self.max_attention_bytes)
 
     def _to_sequences(self, t):
         """(B, *positions, d) -> (B', n, d) according to the scope."""
@@ -332,9 +317,10 @@ class NonLocalBase(keras.layers.Layer):
             return ops.reshape(attention, (-1, x_shape[2] * x_shape[3], x_shape[1], v_shape[1]))
         return attention
 
-    def _logit_scale(self, depth):
+    def logit_scale(self, depth):
+        """The factor of the softmax modes' logits for keys of `depth` channels."""
         if self.scale is True:
-            return pairwise.default_scale(depth)
+            return default_scale(depth)
         if self.scale is False:
             return 1.0
         return float(self.scale)
@@ -602,7 +588,7 @@ def _pool_size(subsample, rank, scope):
         spatial = _positive("subsample", subsample, int)
         size = (spatial,) * rank if rank < 3 else (1, spatial, spatial)
     elif isinstance(subsample, (tuple, list)):
-        size = keras_private.standardize_tuple(subsample, rank, "subsample")
+        size = _positive_tuple("subsample", subsample, rank)
     else:
         raise ValueError("`subsample` must be a bool, a positive int or a tuple of positive "
                          f"ints. Received: subsample={subsample!r}")
@@ -614,6 +600,16 @@ def _pool_size(subsample, rank, scope):
                          f"subsampling may not pool space. Received: scope='time', "
                          f"subsample={subsample!r}")
     return None if all(s == 1 for s in size) else tuple(size)
+
+
+def _positive_tuple(name, value, length):
+    """`value` as a tuple when it holds `length` positive ints."""
+    items = tuple(value)
+    if len(items) != length or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0
+                                    for v in items):
+        raise ValueError(f"`{name}` must be a tuple of {length} positive ints (one per "
+                         f"position axis). Received: {name}={value!r}")
+    return items
 
 
 def _positive(name, value, kind):
@@ -657,10 +653,6 @@ def _clone(initializer, seed_offset=0):
 def _independent_initializers(initializer, count):
     """`count` copies of `initializer` that draw independently of each other."""
     return [_clone(initializer, i) for i in range(count)]
-
-
-def _static_shape(t):
-    return tuple(d if isinstance(d, int) else None for d in t.shape)
 
 
 def _prod(dims):

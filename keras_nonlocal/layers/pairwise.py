@@ -109,17 +109,9 @@ def chunked_softmax_attention(q, k, v, scale, chunk_size):
         `y`, shape `(B, Nq, dv)`, in the dtype of `v`.
     """
     out_dtype = v.dtype
-    q = ops.cast(q, "float32")
-    k = ops.cast(k, "float32")
-    v = ops.cast(v, "float32")
+    q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
     nq = ops.shape(q)[1]
     num_chunks, chunk = query_blocks(nq, chunk_size)
-
-    def block_probs(q_block, k, lse_block=None):
-        logits = ops.einsum("bcd,bkd->bck", q_block, k) * scale
-        if lse_block is None:
-            lse_block = ops.logsumexp(logits, axis=-1)
-        return ops.exp(logits - lse_block[..., None]), lse_block
 
     @ops.custom_gradient
     def attend(q, k, v):
@@ -129,7 +121,7 @@ def chunked_softmax_attention(q, k, v, scale, chunk_size):
         q_chunks = _chunk_queries(q, num_chunks, chunk)
 
         def forward_block(q_block):
-            probs, lse = block_probs(q_block, k)
+            probs, lse = _block_probs(q_block, k, scale)
             return ops.einsum("bck,bkv->bcv", probs, v), lse
 
         y_chunks, lse_chunks = ops.map(forward_block, q_chunks)
@@ -138,47 +130,57 @@ def chunked_softmax_attention(q, k, v, scale, chunk_size):
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            dy = ops.cast(upstream, "float32")
-            # D_i = sum_v dy_iv * y_iv (the softmax Jacobian's diagonal term).
-            delta = ops.sum(dy * y, axis=-1, keepdims=True)
-            dy_chunks = _chunk_queries(dy, num_chunks, chunk)
-            delta_chunks = _chunk_queries(delta, num_chunks, chunk)[..., 0]
-
-            xs = (q_chunks, dy_chunks, lse_chunks, delta_chunks)
-
-            def block_grads(q_block, dy_block, lse_block, delta_block):
-                probs, _ = block_probs(q_block, k, lse_block)
-                dprobs = ops.einsum("bcv,bkv->bck", dy_block, v)
-                dlogits = probs * (dprobs - delta_block[..., None]) * scale
-                return probs, dlogits
-
-            def accumulate(carry, x):
-                dk, dv = carry
-                probs, dlogits = block_grads(*x)
-                dv = dv + ops.einsum("bck,bcv->bkv", probs, x[1])
-                dk = dk + ops.einsum("bck,bcd->bkd", dlogits, x[0])
-                return (dk, dv), ops.einsum("bck,bkd->bcd", dlogits, k)
-
-            init = (ops.zeros_like(k), ops.zeros_like(v))
-            if keras.backend.backend() != "tensorflow":
-                # One pass: dk, dv accumulate in the carry, dq blocks stack.
-                (dk, dv), dq_chunks = ops.scan(accumulate, init, xs)
-            else:
-                # ops.scan on TensorFlow needs outputs shaped like its carry,
-                # so dq is carried as a buffer that each block writes into.
-                def accumulate_into(i, carry):
-                    dq, dk, dv = carry
-                    (dk, dv), dq_block = accumulate((dk, dv), tuple(t[i] for t in xs))
-                    dq = ops.slice_update(dq, (i, 0, 0, 0), dq_block[None])
-                    return dq, dk, dv
-
-                init = (ops.zeros_like(q_chunks),) + init
-                dq_chunks, dk, dv = ops.fori_loop(0, num_chunks, accumulate_into, init)
-            return _unchunk_queries(dq_chunks, nq), dk, dv
+            return _chunked_softmax_grads(q_chunks, k, v, y, lse_chunks, upstream, scale,
+                                          (nq, num_chunks, chunk))
 
         return y, grad
 
     return ops.cast(attend(q, k, v), out_dtype)
+
+
+def _block_probs(q_block, k, scale, lse_block=None):
+    """A block of the softmax map and its rows' log-sum-exp (given, or computed)."""
+    logits = ops.einsum("bcd,bkd->bck", q_block, k) * scale
+    if lse_block is None:
+        lse_block = ops.logsumexp(logits, axis=-1)
+    return ops.exp(logits - lse_block[..., None]), lse_block
+
+
+def _chunked_softmax_grads(q_chunks, k, v, y, lse_chunks, upstream, scale, blocks):
+    """`(dq, dk, dv)` of `chunked_softmax_attention`, block by block;
+    `blocks`: `(queries, number of blocks, queries per block)`."""
+    nq, num_chunks, chunk = blocks
+    dy = ops.cast(upstream, "float32")
+    # D_i = sum_v dy_iv * y_iv (the softmax Jacobian's diagonal term).
+    delta = ops.sum(dy * y, axis=-1, keepdims=True)
+    xs = (q_chunks, _chunk_queries(dy, num_chunks, chunk), lse_chunks,
+          _chunk_queries(delta, num_chunks, chunk)[..., 0])
+
+    def accumulate(carry, x):
+        dk, dv = carry
+        q_block, dy_block, lse_block, delta_block = x
+        probs, _ = _block_probs(q_block, k, scale, lse_block)
+        dprobs = ops.einsum("bcv,bkv->bck", dy_block, v)
+        dlogits = probs * (dprobs - delta_block[..., None]) * scale
+        dv = dv + ops.einsum("bck,bcv->bkv", probs, dy_block)
+        dk = dk + ops.einsum("bck,bcd->bkd", dlogits, q_block)
+        return (dk, dv), ops.einsum("bck,bkd->bcd", dlogits, k)
+
+    init = (ops.zeros_like(k), ops.zeros_like(v))
+    if keras.backend.backend() != "tensorflow":
+        # One pass: dk, dv accumulate in the carry, dq blocks stack.
+        (dk, dv), dq_chunks = ops.scan(accumulate, init, xs)
+    else:
+        # ops.scan on TensorFlow needs outputs shaped like its carry, so dq
+        # is carried as a buffer that each block writes into.
+        def accumulate_into(i, carry):
+            dq, dk, dv = carry
+            (dk, dv), dq_block = accumulate((dk, dv), tuple(t[i] for t in xs))
+            return ops.slice_update(dq, (i, 0, 0, 0), dq_block[None]), dk, dv
+
+        dq_chunks, dk, dv = ops.fori_loop(0, num_chunks, accumulate_into,
+                                          (ops.zeros_like(q_chunks),) + init)
+    return _unchunk_queries(dq_chunks, nq), dk, dv
 
 
 # ---------------------------------------------------------------------------

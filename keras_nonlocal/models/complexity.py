@@ -49,19 +49,16 @@ def nonlocal_macs(layer, input_shape):
     n = math.prod(positions)
     n_keys = math.prod(layer.key_grid(positions))
     kv_positions = n_keys if layer.subsample_position == "before" else n
+    function = layer.pairwise_function
     macs = kv_positions * channels * inner  # g
-    key_depth = channels
-    if layer.mode != "gaussian":
-        macs += n * channels * inner + kv_positions * channels * inner  # theta, phi
-        key_depth = inner
+    if "theta" in function.projections:
+        macs += n * channels * inner
+    if "phi" in function.projections:
+        macs += kv_positions * channels * inner
+    key_depth = inner if "theta" in function.projections else channels
     macs += n * inner * channels  # W_z
-    per_query = layer.keys_per_query(positions)
-    if layer.mode == "concatenation":
-        macs += (n + n_keys) * inner  # w_f^T theta_i, w_f^T phi_j
-    else:
-        macs += n * per_query * key_depth  # theta^T phi
-    macs += n * per_query * inner  # f g
-    return macs
+    return macs + function.pairwise_macs(n, n_keys, layer.keys_per_query(positions),
+                                         key_depth, inner)
 
 
 def complexity(model):

@@ -15,6 +15,8 @@ import os
 
 import keras
 
+from keras_nonlocal.cache import keras_home
+
 CHOICES = {
     "tensorflow": ("auto", "default", "mirrored", "multiworker", "tpu"),
     "jax": ("auto", "default", "data_parallel", "model_parallel", "multihost"),
@@ -162,6 +164,5 @@ def enable_compilation_cache():
         return
     import jax
 
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    jax.config.update("jax_compilation_cache_dir", os.path.join(home, "jax_cache"))
+    jax.config.update("jax_compilation_cache_dir", os.path.join(keras_home(), "jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)

@@ -21,6 +21,8 @@ import os
 
 import keras
 
+from keras_nonlocal.cache import keras_home
+from keras_nonlocal.cache import models_dir
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.settings import did_you_mean
 from keras_nonlocal.weights import converters
@@ -184,18 +186,12 @@ def find_preset(model, name):
     return None
 
 
-def cache_dir():
-    """Keras' cache folder for models (`$KERAS_HOME/models`, default ~/.keras/models)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models")
-
-
 def fetch(preset):
     """`(path, downloaded)`: the cached file of a preset, or a fresh download
     from its host (or `$KERAS_NONLOCAL_WEIGHTS_MIRROR`) under a temporary
     name, which `load_preset` moves into the cache only once it has read it
     whole: no half-written or unreadable download is ever cached."""
-    path = os.path.join(cache_dir(), preset.file_name)
+    path = os.path.join(models_dir(), preset.file_name)
     if os.path.isfile(path):
         return path, False
     origin = preset.url
@@ -203,12 +199,13 @@ def fetch(preset):
         origin = os.environ[MIRROR].rstrip("/") + "/" + preset.file_name
     partial = preset.file_name + ".download"
     try:
-        downloaded = keras.utils.get_file(partial, origin=origin, cache_subdir="models")
+        downloaded = keras.utils.get_file(partial, origin=origin, cache_dir=keras_home(),
+                                          cache_subdir="models")
     except Exception as error:  # noqa: BLE001 -- any failure of the download
-        _remove(os.path.join(cache_dir(), partial))
+        _remove(os.path.join(models_dir(), partial))
         raise ValueError(f"Could not download {preset.file_name} for {preset.model} "
                          f"weights={preset.name!r} from {origin}: {error}. Place the file in "
-                         f"{cache_dir()} to use it offline. Received: weights={preset.name!r}"
+                         f"{models_dir()} to use it offline. Received: weights={preset.name!r}"
                          ) from None
     if preset.sha256_prefix:
         digest = _sha256(downloaded)
@@ -221,7 +218,7 @@ def fetch(preset):
 
 
 def converted_path(preset):
-    return os.path.join(cache_dir(), "keras_nonlocal", f"{preset.model}-{preset.name}.weights.h5")
+    return os.path.join(models_dir(), "keras_nonlocal", f"{preset.model}-{preset.name}.weights.h5")
 
 
 def load_preset(model, preset, full_model):
@@ -273,7 +270,7 @@ def _convert(model, preset, cached):
             _remove(path)  # an unreadable download does not enter the cache
         raise
     if downloaded:
-        os.replace(path, os.path.join(cache_dir(), preset.file_name))
+        os.replace(path, os.path.join(models_dir(), preset.file_name))
     os.makedirs(os.path.dirname(cached), exist_ok=True)
     temporary = cached[: -len(".weights.h5")] + ".tmp.weights.h5"
     model.save_weights(temporary)

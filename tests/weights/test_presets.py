@@ -133,6 +133,25 @@ def test_download_through_http_then_offline(keras_home, server, rng):
     assert clip == C2D_8X8.clip and (clip.num_frames, clip.frame_stride) == (8, 8)
 
 
+def test_the_download_lands_in_the_folder_read_at_call_time(keras_home, server, rng,
+                                                           monkeypatch):
+    """KERAS_HOME set after `import keras` (as the fixture does): the download
+    itself goes there, not into the folder Keras fixed at import (a move
+    between the two failed across file systems, a failed download was
+    cleaned up in the wrong one)."""
+    _release_file(server / C2D_8X8.file_name, rng)
+    landed = []
+    get_file = keras.utils.get_file
+
+    def spy(*args, **kwargs):
+        landed.append(get_file(*args, **kwargs))
+        return landed[-1]
+
+    monkeypatch.setattr(keras.utils, "get_file", spy)
+    zoo.c2d_r50(weights="kinetics400_8x8")
+    assert [os.path.dirname(p) for p in landed] == [str(keras_home)]
+
+
 def test_a_failing_url_names_the_file_and_caches_nothing(keras_home, server):
     with pytest.raises(ValueError, match=rf"Could not download {C2D_8X8.file_name} for c2d_r50 "
                                          rf"weights='kinetics400_8x8' from http://127.0.0.1:\d+/"):

@@ -1,0 +1,43 @@
+"""Rules of the house that a reader would otherwise check by hand."""
+
+import ast
+import pathlib
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_nonlocal"
+MAX_BODY = 60
+# The non-local block and its pairwise functions: public, backend-neutral Keras.
+NEUTRAL = ("layers/nonlocal_block.py", "layers/pairwise.py", "layers/pairwise_function.py",
+           "layers/implementation.py")
+
+
+def _body_length(function):
+    """Lines of a function's body, its docstring left out."""
+    body = function.body
+    has_docstring = (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                     and isinstance(body[0].value.value, str))
+    first = body[1] if has_docstring and len(body) > 1 else body[0]
+    return function.end_lineno - first.lineno + 1
+
+
+def test_no_function_body_over_60_lines():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if _body_length(node) > MAX_BODY:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} "
+                                f"({_body_length(node)} lines)")
+    assert not long, long
+
+
+def test_the_block_imports_neither_private_keras_nor_tensorflow():
+    for name in NEUTRAL:
+        imported = set()
+        for node in ast.walk(ast.parse((PACKAGE / name).read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+        bad = {m for m in imported if m.startswith(("keras.src", "tensorflow",
+                                                      "keras_nonlocal.keras_private"))}
+        assert not bad, f"{name} imports {sorted(bad)}"
