@@ -167,14 +167,18 @@ NAMING_SCHEMES = {scheme.name: scheme for scheme in (ReleaseNames, PytorchvideoN
                                                      MmactionNames)}
 
 
-def naming_for(file_format, keys, pool2=True):
+def naming_for(file_format, keys):
     """The naming scheme (a `CheckpointNames`) of a file, from its format and
-    tensor names."""
+    tensor names (and, for pytorchvideo's, whether its network has the pool
+    after res2: its blocks are counted after it)."""
     keys = list(keys)
     if file_format == "caffe2":
         return ReleaseNames()
     if any(k.startswith("blocks.0.") for k in keys):
-        return PytorchvideoNames(pool2)
+        # With the pool, block 2 is the pool and res5 is block 5 (head 6);
+        # without it res5 is block 4 and block 5 the head.
+        return PytorchvideoNames(any(k.startswith(("blocks.5.res_blocks.", "blocks.6."))
+                                     for k in keys))
     if any(k.startswith("backbone.conv1.") for k in keys):
         return MmactionNames()
     shown = ", ".join(keys[:3])

@@ -263,7 +263,7 @@ def _convert(model, preset, cached):
         if kind != preset.file_format:
             raise ValueError(f"{path}: a {kind} file where {preset.source} publishes a "
                              f"{preset.file_format} one. Received: {path}")
-        names = converters.naming_for(kind, tensors, preset.builder_args.get("pool2", True))
+        names = converters.naming_for(kind, tensors)
         converters.assign(model, tensors, names, path)
     except ValueError:
         if downloaded:

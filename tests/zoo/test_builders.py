@@ -53,12 +53,12 @@ def test_one_default_normalisation_whatever_the_entry_point():
         zoo.PUBLISHERS["mmaction2"].normalization)
 
 
-def _pytorchvideo_file(model, path):
+def _pytorchvideo_file(model, path, pool2=True):
     """`model`'s weights written as a pytorchvideo `.pyth` (its tensor names
     and PyTorch layouts), as torch.save writes the hub's files."""
     import torch
 
-    names = converters.PytorchvideoNames()
+    names = converters.PytorchvideoNames(pool2)
     state = {}
     for variable, key, _ in converters.targets(model, names):
         value = np.asarray(keras.ops.convert_to_numpy(variable))
@@ -69,6 +69,20 @@ def _pytorchvideo_file(model, path):
         state[key] = torch.from_numpy(np.ascontiguousarray(value))
     torch.save({"model_state": state}, path)
     return str(path)
+
+
+@pytest.mark.parametrize("pool2", [True, False])
+def test_a_pytorchvideo_file_by_path_with_and_without_the_pool_after_res2(tmp_path, pool2):
+    """The scheme tells from the names whether res5 is block 5 or 4. (Before,
+    a file given by path was always read as having the pool: one without it
+    was refused, its res3-res5 and head tensors named missing.)"""
+    pytest.importorskip("torch")
+    args = dict(sampling="8x8", layout="pytorchvideo", base_width=8, pool2=pool2, classes=400)
+    source = zoo.i3d_r50(**args)
+    path = _pytorchvideo_file(source, tmp_path / "I3D_8x8_R50.pyth", pool2)
+    loaded = zoo.i3d_r50(weights=path, **args)
+    for a, b in zip(source.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_file_whose_scheme_has_no_nonlocal_names_is_refused_naming_them(tmp_path):
