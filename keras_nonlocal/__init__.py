@@ -3,8 +3,8 @@
 from keras_nonlocal.clip import Clip
 
 __version__ = "0.1.0"
-__all__ = ["Clip", "NonLocal1D", "NonLocal2D", "NonLocal3D", "PaperSGD", "VideoPreprocessing",
-           "__version__", "insert_nonlocal"]
+__all__ = ["Clip", "NonLocal1D", "NonLocal2D", "NonLocal3D", "PaperSGD", "VideoClassifier",
+           "VideoPreprocessing", "VideoResNetBackbone", "__version__", "insert_nonlocal"]
 
 from keras_nonlocal.extras import missing_backend_message
 
@@ -30,5 +30,7 @@ else:
     from keras_nonlocal.layers import NonLocal2D
     from keras_nonlocal.layers import NonLocal3D
     from keras_nonlocal.layers import VideoPreprocessing
+    from keras_nonlocal.models import VideoClassifier
+    from keras_nonlocal.models import VideoResNetBackbone
     from keras_nonlocal.models.insertion import insert_nonlocal
     from keras_nonlocal.optimizers import PaperSGD

@@ -1,16 +1,18 @@
 """Video ResNets of the paper: C2D, I3D and their non-local versions.
 
-One constructor, `video_resnet`, builds every variant (paper Table 1 and
-section 4, the original release, pytorchvideo's 8x8 models). Layer names
-follow `keras.applications.ResNet50` (`conv2_block1_1_conv`, ...), so an
-ImageNet ResNet maps onto a video model by name.
+The `Architecture` record and the network it describes: `resnet_trunk`
+builds every variant (paper Table 1 and section 4, the original release,
+pytorchvideo's 8x8 models) up to res5, `classifier_head` the classifier;
+`VideoResNetBackbone` and `VideoClassifier` (backbone.py, classifier.py) are
+the models made of them. Layer names follow `keras.applications.ResNet50`
+(`conv2_block1_1_conv`, ...), so an ImageNet ResNet maps onto a video model
+by name.
 """
 
 import dataclasses
 
 import keras
 
-from keras_nonlocal.clip import Clip
 from keras_nonlocal.layers import NonLocal3D
 from keras_nonlocal.layers import WindowAveragePooling3D
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
@@ -176,96 +178,62 @@ def head_window(architecture, clip):
     return (max(clip.num_frames // architecture.time_reduction(), 1), side, side)
 
 
-def video_resnet(
-    architecture=None,
-    clip=None,
-    include_top=True,
-    pooling=None,
-    classes=400,
-    dropout=0.5,
-    classifier_activation="softmax",
-    input_shape=None,
-    include_preprocessing=True,
-    synchronized_bn=False,
-    name=None,
-):
-    """Builds a video ResNet as a functional `keras.Model`.
+def resnet_trunk(inputs, architecture, clip=None, include_preprocessing=True,
+                 synchronized_bn=False, dtype=None):
+    """The video ResNet from `inputs` (RGB frames) to its res5 feature map.
 
     Args:
-        architecture: an `Architecture` (default: C2D ResNet-50, paper 32x2).
-        clip: the `keras_nonlocal.Clip` the model is for (its normalisation
-            and the rest of the record go into the `VideoPreprocessing`
-            layer the model starts with). Defaults to `Clip()`.
-        include_top: add global average pooling, dropout and the classifier.
-        pooling: with `include_top=False`, what the model returns: `None`
-            the res5 feature map `(batch, T', H', W', C)`, `"avg"` or
-            `"max"` its global average or maximum `(batch, C)` (the
-            features the classifier reads for `"avg"`).
-        classes: number of classes of the classifier.
-        dropout: dropout rate before the classifier.
-        classifier_activation: activation of the classifier, `None` for logits.
-        input_shape: `(T, H, W, 3)`; defaults to `(None, None, None, 3)`.
-        include_preprocessing: the model normalises RGB frames in [0, 255]
-            (uint8 or float) itself; `False` takes normalised frames (the
-            clip is recorded all the same).
-        synchronized_bn: BN statistics over all replicas (TensorFlow
-            backend); the paper's models use per-device statistics.
-        name: model name.
+        inputs: a Keras tensor `(batch, T, H, W, 3)`.
+        architecture: an `Architecture`.
+        clip: the `keras_nonlocal.Clip` recorded in the `VideoPreprocessing`
+            layer the network starts with.
+        include_preprocessing: the network normalises RGB frames in [0, 255].
+        synchronized_bn: BN statistics over all replicas.
+        dtype: the layers' dtype policy (`None`: Keras' global policy).
 
     Returns:
-        A `keras.Model`.
+        The res5 map `(batch, T', H', W', 8 x 4 x base_width)`.
     """
-    arch = architecture or Architecture()
-    check_pooling(pooling)
-    if input_shape is None:
-        input_shape = (None, None, None, 3)
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 4 or input_shape[-1] != 3:
-        raise ValueError(
-            "`input_shape` must be (frames, height, width, 3). "
-            f"Received: input_shape={input_shape}"
-        )
-    builder = _Builder(arch.padding, arch.pool_padding, synchronized_bn)
-    inputs = keras.Input(input_shape, name="video")
+    arch = architecture
+    builder = _Builder(arch.padding, arch.pool_padding, synchronized_bn, dtype)
     x = VideoPreprocessing(clip, normalize=include_preprocessing, name="preprocessing")(inputs)
-
     base = arch.base_width
     kt = arch.conv1_temporal_kernel or (5 if arch.inflate else 1)
     x = builder.conv(x, base, (kt, 7, 7), (arch.conv1_temporal_stride, 2, 2), "conv1_conv")
     x = builder.bn_relu(x, "conv1")
     pk, ps = arch.pool1_temporal
     x = builder.max_pool(x, (pk, 3, 3), (ps, 2, 2), "pool1_pool")
-
     pattern = inflation_pattern(arch.depth)
     nonlocal_at = set(nonlocal_after(arch.depth, arch.num_nonlocal))
-    nl_kwargs = dict(mode=arch.nonlocal_mode, synchronized_bn=synchronized_bn)
+    nl_kwargs = dict(mode=arch.nonlocal_mode, synchronized_bn=synchronized_bn, dtype=dtype)
     if arch.nonlocal_kwargs.get("scope") == "time":
         nl_kwargs["subsample"] = False
     nl_kwargs.update(arch.nonlocal_kwargs)
     widths = [w * base // 64 for w in WIDTHS]
     for stage, (blocks, width) in enumerate(zip(STAGE_BLOCKS[arch.depth], widths)):
         for b in range(blocks):
-            stride = 2 if (b == 0 and stage > 0) else 1
+            name = f"conv{stage + 2}_block{b + 1}"
             x = builder.bottleneck(
-                x,
-                width,
-                stride=stride,
+                x, width, stride=2 if (b == 0 and stage > 0) else 1,
                 inflate=arch.inflate if (arch.inflate and pattern[stage][b]) else None,
-                stride_on=arch.stride_on,
-                name=f"conv{stage + 2}_block{b + 1}",
-            )
-            if f"conv{stage + 2}_block{b + 1}_out" in nonlocal_at:
-                x = NonLocal3D(**nl_kwargs, name=block_name(f"conv{stage + 2}_block{b + 1}_out"))(x)
+                stride_on=arch.stride_on, name=name)
+            if f"{name}_out" in nonlocal_at:
+                x = NonLocal3D(**nl_kwargs, name=block_name(f"{name}_out"))(x)
         if stage == 0 and arch.pool2_temporal is not None:
             k2, s2 = arch.pool2_temporal
             x = builder.max_pool(x, (k2, 1, 1), (s2, 1, 1), "pool2_pool")
+    return x
 
-    if include_top:
-        x = _classifier(x, arch.test_head, head_window(arch, clip or Clip()), classes, dropout,
-                        classifier_activation)
-    elif pooling is not None:
-        x = global_pool(x, pooling)
-    return keras.Model(inputs, x, name=name or "video_resnet")
+
+def check_input_shape(input_shape):
+    """`(T, H, W, 3)`, default `(None, None, None, 3)`; a ValueError otherwise."""
+    input_shape = (None, None, None, 3) if input_shape is None else tuple(input_shape)
+    if len(input_shape) != 4 or input_shape[-1] != 3:
+        raise ValueError(
+            "`input_shape` must be (frames, height, width, 3). "
+            f"Received: input_shape={input_shape}"
+        )
+    return input_shape
 
 
 POOLINGS = (None, "avg", "max")
@@ -273,21 +241,22 @@ POOLINGS = (None, "avg", "max")
 HEAD_LAYERS = ("avg_pool", "dropout", "predictions", "window_mean", "scores")
 
 
-def _classifier(x, test_head, window, classes, dropout, activation):
-    """Pooling, dropout and the classifier `predictions`, read as `test_head`
-    says (`Architecture`); per window, the classifier is the same Dense."""
+def classifier_head(x, test_head, window, classes, dropout, activation, dtype=None):
+    """Pooling, dropout and the classifier `predictions` on the res5 map `x`,
+    read as `test_head` says (`Architecture`) over windows of `window`; per
+    window, the classifier is the same Dense."""
     windows = test_head != "global"
     if windows:
         x = WindowAveragePooling3D(window, name="avg_pool", dtype="float32")(x)
     else:
         x = keras.layers.GlobalAveragePooling3D(name="avg_pool")(x)
     if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = keras.layers.Dropout(dropout, name="dropout", dtype=dtype)(x)
     per_window = activation if test_head != "window_logits" else None
     x = keras.layers.Dense(
         classes, activation=per_window, name="predictions",
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-        dtype="float32" if per_window == "softmax" or windows else None,
+        dtype="float32" if per_window == "softmax" or windows else dtype,
     )(x)
     if windows:
         x = keras.layers.GlobalAveragePooling3D(name="window_mean", dtype="float32")(x)
@@ -312,10 +281,11 @@ def global_pool(x, pooling, name=None):
 class _Builder:
     """Conv / BN / pool helpers that apply the chosen padding convention."""
 
-    def __init__(self, padding, pool_padding="symmetric", synchronized_bn=False):
+    def __init__(self, padding, pool_padding="symmetric", synchronized_bn=False, dtype=None):
         self.padding = padding
         self.pool_padding = pool_padding
         self.synchronized_bn = synchronized_bn
+        self.dtype = dtype
 
     def _pad(self, x, kernel, strides, name):
         """Explicit symmetric zero padding for strided ops; returns the Keras padding."""
@@ -324,33 +294,34 @@ class _Builder:
                 return x, "same"
         pads = tuple(((k - 1) // 2, (k - 1) // 2) for k in kernel)
         if any(p != (0, 0) for p in pads):
-            x = keras.layers.ZeroPadding3D(pads, name=name + "_pad")(x)
+            x = keras.layers.ZeroPadding3D(pads, name=name + "_pad", dtype=self.dtype)(x)
         return x, "valid"
 
     def conv(self, x, filters, kernel, strides, name):
         x, pad = self._pad(x, kernel, strides, name.replace("_conv", ""))
         return keras.layers.Conv3D(
             filters, kernel, strides=strides, padding=pad, use_bias=False,
-            kernel_initializer="he_normal", name=name,
+            kernel_initializer="he_normal", name=name, dtype=self.dtype,
         )(x)
 
     def bn(self, x, name, zero_gamma=False):
         layer = SyncBatchNormalization if self.synchronized_bn else FusedBatchNormalization
         return layer(
             epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,
-            gamma_initializer="zeros" if zero_gamma else "ones",
+            gamma_initializer="zeros" if zero_gamma else "ones", dtype=self.dtype,
         )(x)
 
     def bn_relu(self, x, prefix):
         x = self.bn(x, prefix + "_bn")
-        return keras.layers.Activation("relu", name=prefix + "_relu")(x)
+        return keras.layers.Activation("relu", name=prefix + "_relu", dtype=self.dtype)(x)
 
     def max_pool(self, x, pool, strides, name):
         # Zero padding is exact here: the inputs are ReLU outputs (>= 0).
         if self.pool_padding == "valid":
-            return keras.layers.MaxPooling3D(pool, strides, padding="valid", name=name)(x)
+            return keras.layers.MaxPooling3D(pool, strides, padding="valid", name=name,
+                                             dtype=self.dtype)(x)
         x, pad = self._pad(x, pool, strides, name.replace("_pool", ""))
-        return keras.layers.MaxPooling3D(pool, strides, padding=pad, name=name)(x)
+        return keras.layers.MaxPooling3D(pool, strides, padding=pad, name=name, dtype=self.dtype)(x)
 
     def bottleneck(self, x, width, stride, inflate, stride_on, name):
         filters = width * EXPANSION
@@ -369,5 +340,5 @@ class _Builder:
         y = self.bn_relu(y, name + "_2")
         y = self.conv(y, filters, (1, 1, 1), (1, 1, 1), name + "_3_conv")
         y = self.bn(y, name + "_3_bn")
-        y = keras.layers.Add(name=name + "_add")([shortcut, y])
-        return keras.layers.Activation("relu", name=name + "_out")(y)
+        y = keras.layers.Add(name=name + "_add", dtype=self.dtype)([shortcut, y])
+        return keras.layers.Activation("relu", name=name + "_out", dtype=self.dtype)(y)

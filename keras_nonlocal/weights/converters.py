@@ -37,7 +37,23 @@ class CheckpointNames:
     """
 
     name = None
+    # The publisher (`zoo.PUBLISHERS`) whose network a file in these names is
+    # read as unless `layout=` says otherwise (the release's Caffe2 names are
+    # also PySlowFast's; a file is the release's network by default).
+    publisher = None
     _BN = {}
+
+    @classmethod
+    def recognizes(cls, file_format, keys):
+        """Whether a file of `file_format` (`"caffe2"`, `"pytorch"`) with the
+        tensor names `keys` is written in this scheme."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_keys(cls, keys):
+        """The scheme for a file with these tensor names (a scheme whose
+        counting depends on the network reads it from the names)."""
+        return cls()
 
     def conv(self, stage, block, j):
         """The conv kernel of a unit."""
@@ -69,7 +85,12 @@ class ReleaseNames(CheckpointNames):
     Caffe2 files: `res3_1_branch2a_w`, `nonlocal_conv3_1_theta_w`, `pred_w`."""
 
     name = "release"
+    publisher = "release"
     _BN = dict(zip(BN_PARAMS, ("s", "b", "rm", "riv")))
+
+    @classmethod
+    def recognizes(cls, file_format, keys):
+        return file_format == "caffe2"
 
     def _unit(self, stage, block, j):
         if stage is None:
@@ -110,6 +131,17 @@ class PytorchvideoNames(_TorchNames):
     blocks: its hub builds none."""
 
     name = "pytorchvideo"
+    publisher = "pytorchvideo"
+
+    @classmethod
+    def recognizes(cls, file_format, keys):
+        return file_format == "pytorch" and any(k.startswith("blocks.0.") for k in keys)
+
+    @classmethod
+    def from_keys(cls, keys):
+        # With the pool, block 2 is the pool and res5 is block 5 (head 6);
+        # without it res5 is block 4 and block 5 the head.
+        return cls(any(k.startswith(("blocks.5.res_blocks.", "blocks.6.")) for k in keys))
 
     def __init__(self, pool2=True):
         self.stages = {2: 1, 3: 3, 4: 4, 5: 5} if pool2 else {2: 1, 3: 2, 4: 3, 5: 4}
@@ -138,7 +170,12 @@ class MmactionNames(_TorchNames):
     `backbone.layer2.1.non_local_block.phi.0.conv.weight`, `cls_head.fc_cls.weight`."""
 
     name = "mmaction2"
+    publisher = "mmaction2"
     _PARTS = {"theta": "theta.conv", "phi": "phi.0.conv", "g": "g.0.conv", "out": "conv_out.conv"}
+
+    @classmethod
+    def recognizes(cls, file_format, keys):
+        return file_format == "pytorch" and any(k.startswith("backbone.conv1.") for k in keys)
 
     def _unit(self, stage, block, j):
         if stage is None:
@@ -161,30 +198,6 @@ class MmactionNames(_TorchNames):
 
     def fc(self, param):
         return "cls_head.fc_cls." + ("weight" if param == "kernel" else "bias")
-
-
-NAMING_SCHEMES = {scheme.name: scheme for scheme in (ReleaseNames, PytorchvideoNames,
-                                                     MmactionNames)}
-
-
-def naming_for(file_format, keys):
-    """The naming scheme (a `CheckpointNames`) of a file, from its format and
-    tensor names (and, for pytorchvideo's, whether its network has the pool
-    after res2: its blocks are counted after it)."""
-    keys = list(keys)
-    if file_format == "caffe2":
-        return ReleaseNames()
-    if any(k.startswith("blocks.0.") for k in keys):
-        # With the pool, block 2 is the pool and res5 is block 5 (head 6);
-        # without it res5 is block 4 and block 5 the head.
-        return PytorchvideoNames(any(k.startswith(("blocks.5.res_blocks.", "blocks.6."))
-                                     for k in keys))
-    if any(k.startswith("backbone.conv1.") for k in keys):
-        return MmactionNames()
-    shown = ", ".join(keys[:3])
-    raise ValueError(f"Unknown tensor names (supported: the original release / PySlowFast "
-                     f"Caffe2 names, pytorchvideo's blocks.*, mmaction2's backbone.*). "
-                     f"Received: {shown}, ...")
 
 
 def _conv_kernel(value):
@@ -254,7 +267,7 @@ def assign(model, tensors, names, source, skip=()):
     Args:
         model: a zoo model built with the source's architecture.
         tensors: `{name: ndarray}` from `readers.read_tensors`.
-        names: a naming scheme (`naming_for`).
+        names: a naming scheme (a `CheckpointNames`).
         source: the file, for messages.
         skip: layer names left as they are (a new classifier), whose tensors
             in the file are then unused on purpose.

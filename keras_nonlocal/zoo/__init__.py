@@ -36,15 +36,20 @@ from keras_nonlocal.zoo.features import feature_model
 from keras_nonlocal.zoo.images import nl_resnet50
 from keras_nonlocal.zoo.images import nl_resnet101
 from keras_nonlocal.zoo.presets import PRESETS
+from keras_nonlocal.zoo.presets import WeightsPreset
 from keras_nonlocal.zoo.presets import list_weights
+from keras_nonlocal.zoo.presets import register_preset
 from keras_nonlocal.zoo.publishers import PUBLISHERS
 from keras_nonlocal.zoo.publishers import SAMPLINGS
 from keras_nonlocal.zoo.publishers import Publisher
+from keras_nonlocal.zoo.publishers import TimeAxis
+from keras_nonlocal.zoo.publishers import register_publisher
 from keras_nonlocal.zoo.registry import list_models
 from keras_nonlocal.zoo.registry import model_info
 
-__all__ = ["PRESETS", "PUBLISHERS", "Publisher", "SAMPLINGS", "build", "c2d_r101", "c2d_r50",
-           "feature_model", "i3d_r101", "i3d_r50", "inflate_from", "list_models", "list_weights", "model_info",
-           "nl_c2d_r101", "nl_c2d_r50", "nl_i3d_r101", "nl_i3d_r50", "nl_resnet101", "nl_resnet50",
-           "nonlocal_layers", "preprocess_input",
-           "preprocessing_spec", "resolve_clip", "summary"]
+__all__ = ["PRESETS", "PUBLISHERS", "Publisher", "SAMPLINGS", "TimeAxis", "WeightsPreset", "build",
+           "c2d_r101", "c2d_r50", "feature_model", "i3d_r101", "i3d_r50", "inflate_from",
+           "list_models", "list_weights", "model_info", "nl_c2d_r101", "nl_c2d_r50",
+           "nl_i3d_r101", "nl_i3d_r50", "nl_resnet101", "nl_resnet50", "nonlocal_layers",
+           "preprocess_input", "preprocessing_spec", "register_preset", "register_publisher",
+           "resolve_clip", "summary"]

@@ -17,7 +17,8 @@ from keras_nonlocal.clip import Clip
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.models.video_resnet import Architecture
 from keras_nonlocal.models.video_resnet import nonlocal_after
-from keras_nonlocal.models.video_resnet import video_resnet
+from keras_nonlocal.models import preset_files
+from keras_nonlocal.models.classifier import video_resnet
 from keras_nonlocal.weights.imagenet import IMAGENET_NORMALIZATION
 from keras_nonlocal.weights.inflation import inflate
 from keras_nonlocal.weights.kinetics import kinetics400_classes
@@ -26,6 +27,7 @@ from keras_nonlocal.zoo.options import ARCHITECTURE_DEFAULTS
 from keras_nonlocal.zoo.options import ModelOptions
 from keras_nonlocal.zoo.options import builder_doc
 from keras_nonlocal.zoo.options import builder_signature
+from keras_nonlocal.zoo.presets import PRESETS
 from keras_nonlocal.zoo.registry import model_info
 from keras_nonlocal.zoo.registry import register
 from keras_nonlocal.zoo.sources import ImageNetWeights
@@ -37,6 +39,20 @@ DEFAULT_CLASSES = 400
 def build(name, **kwargs):
     """Builds the zoo model `name` (see `list_models()`); kwargs as the builders'."""
     return model_info(name).builder(**kwargs)
+
+
+def from_preset_name(handle, **kwargs):
+    """The model of a built-in preset name, `<zoo model>_<weights preset>`
+    (`"nl_i3d_r50_kinetics400"`), built with `kwargs`; None for another name.
+    `VideoClassifier.from_preset` asks this (registered below)."""
+    for model, named in PRESETS.items():
+        prefix = model + "_"
+        if handle.startswith(prefix) and handle[len(prefix):] in named:
+            return build(model, weights=handle[len(prefix):], **kwargs)
+    return None
+
+
+preset_files.register_builtin_resolver(from_preset_name)
 
 
 def nonlocal_layers(name, num_nonlocal=None):
@@ -81,7 +97,8 @@ def create(name, **kwargs):
                        classes if options.include_top else None)
     common = dict(dropout=options.dropout, classifier_activation=options.classifier_activation,
                   include_preprocessing=options.include_preprocessing,
-                  synchronized_bn=options.synchronized_bn, name=options.name)
+                  synchronized_bn=options.synchronized_bn, publisher=publisher.name,
+                  name=options.name)
     model = video_resnet(architecture, clip=clip, include_top=options.include_top,
                          pooling=options.pooling, classes=classes, input_shape=options.input_shape, **common)
     source.load(model, lambda: video_resnet(architecture, clip=source.clip or clip,

@@ -29,6 +29,7 @@ from keras_nonlocal.weights import converters
 from keras_nonlocal.weights import readers
 from keras_nonlocal.weights.kinetics import kinetics400_classes
 from keras_nonlocal.weights.loading import copy_by_name
+from keras_nonlocal.zoo import publishers
 from keras_nonlocal.zoo.publishers import PUBLISHERS
 from keras_nonlocal.zoo.publishers import SAMPLINGS
 
@@ -55,6 +56,13 @@ class WeightsPreset:
         license: the licence of the weights.
         sha256_prefix: the first hex digits of the file's SHA-256 when the
             publisher gives them (mmaction2 file names), checked on download.
+        dataset: what it was trained on (`"kinetics400"`).
+        variant: what tells it from the publisher's other checkpoints of
+            the model at that sampling (`"nopool"`, `"dot_product"`).
+
+    The name follows one grammar (`preset_name`): the dataset, the sampling
+    unless 32x2, the publisher unless the paper's release, the variant;
+    `"kinetics400_8x8_pyslowfast_nopool"`.
     """
 
     model: str
@@ -69,6 +77,24 @@ class WeightsPreset:
     accuracy_source: str
     license: str
     sha256_prefix: str = None
+    dataset: str = "kinetics400"
+    variant: str = None
+
+    def __post_init__(self):
+        expected = preset_name(self.dataset, self.sampling, self.publisher, self.variant)
+        if self.name != expected:
+            raise ValueError(f"A preset of {self.dataset} at {self.sampling} by {self.publisher}"
+                             f"{' (' + self.variant + ')' if self.variant else ''} is named "
+                             f"{expected!r}. Received: name={self.name!r}")
+
+    @property
+    def publisher(self):
+        """The `layout=` of its network (`zoo.PUBLISHERS`)."""
+        return self.builder_args.get("layout", "release")
+
+    @property
+    def sampling(self):
+        return self.builder_args.get("sampling", "32x2")
 
     @property
     def file_name(self):
@@ -81,6 +107,15 @@ class WeightsPreset:
                     top1=self.top1, top5=self.top5, accuracy_source=self.accuracy_source,
                     license=self.license, url=self.url,
                     builder_args=dict(self.builder_args))
+
+
+def preset_name(dataset, sampling, publisher, variant=None):
+    """A preset's name: `<dataset>[_<sampling>][_<publisher>][_<variant>]`,
+    the sampling left out at 32x2 and the publisher for the paper's own
+    release (`"kinetics400"` is the release's 32x2 file)."""
+    parts = [dataset, sampling if sampling != "32x2" else None,
+             publisher if publisher != "release" else None, variant]
+    return "_".join(p for p in parts if p)
 
 
 def _kinetics_clip(layout, sampling, **views):
@@ -110,7 +145,8 @@ def _pyslowfast(model, name, file, top1, top5, **args):
     return WeightsPreset(
         model, name, "PySlowFast (Caffe2 file)", _PYSLOWFAST + file, "caffe2",
         dict(sampling="8x8", layout="pyslowfast", **args), _kinetics_clip("pyslowfast", "8x8"),
-        top1, top5, "PySlowFast MODEL_ZOO.md", APACHE)
+        top1, top5, "PySlowFast MODEL_ZOO.md", APACHE,
+        variant="nopool" if args.get("pool2") is False else None)
 
 
 def _pytorchvideo(model, file, top1, top5):
@@ -132,7 +168,8 @@ def _mmaction(model, name, config, suffix, nonlocal_mode, top1, top5):
         # mmaction2 trains on multi-scale crops of the 256-pixel short side.
         _kinetics_clip("mmaction2", "32x2", short_side_max=256), top1, top5,
         "mmaction2 configs/recognition/i3d/README.md (10 clips x 3 crops)", APACHE,
-        sha256_prefix=suffix.rsplit("-", 1)[-1])
+        sha256_prefix=suffix.rsplit("-", 1)[-1],
+        variant=name[len("kinetics400_mmaction2_"):] or None)
 
 
 _ALL = [
@@ -161,9 +198,28 @@ _ALL = [
     _mmaction("nl_i3d_r50", "kinetics400_mmaction2_gaussian", "-nl-gaussian",
               "20220812-0c5cbf5a", "gaussian", 73.97, 91.33),
 ]
+# {zoo model: {preset name: WeightsPreset}}; `register_preset` adds one.
 PRESETS = {}
+
+
+def register_preset(preset):
+    """Adds a `WeightsPreset`: `zoo.<model>(weights=preset.name)` then loads
+    it, and `VideoClassifier.from_preset("<model>_<name>")`. Its publisher
+    (`builder_args["layout"]`) must be registered (`register_publisher`).
+
+    Raises:
+        ValueError: for an unknown publisher or a name already taken.
+    """
+    publishers.publisher(preset.publisher)
+    if preset.name in PRESETS.get(preset.model, {}):
+        raise ValueError(f"{preset.model} has a preset {preset.name!r} already. Received: "
+                         f"name={preset.name!r}")
+    PRESETS.setdefault(preset.model, {})[preset.name] = preset
+    return preset
+
+
 for _preset in _ALL:
-    PRESETS.setdefault(_preset.model, {})[_preset.name] = _preset
+    register_preset(_preset)
 
 
 def list_weights(model=None):
@@ -263,7 +319,7 @@ def _convert(model, preset, cached):
         if kind != preset.file_format:
             raise ValueError(f"{path}: a {kind} file where {preset.source} publishes a "
                              f"{preset.file_format} one. Received: {path}")
-        names = converters.naming_for(kind, tensors)
+        _, names = publishers.checkpoint_names(kind, tensors)
         converters.assign(model, tensors, names, path)
     except ValueError:
         if downloaded:

@@ -19,20 +19,25 @@ The test head (`models.Architecture.test_head`) is what the classifier
 reads of a res5 map larger than training's (a 256 crop); the protocol
 (`keras_nonlocal.protocol`) where the test views lie and how they combine.
 
-A new publisher is one new record, plus the code for whatever is new in it
-(the release's frozen-BN long-clip networks and the Long-Term Feature Bank's
-would add an affine-BN trunk, blocks without BN and res3 blocks attending
-within groups of 4 frames: fields of this record read by `video_resnet`).
+A new publisher is one record registered (`register_publisher`, with its
+weights presets), plus the code for whatever is new in it: its checkpoint
+naming scheme (a `weights.converters.CheckpointNames` that recognises its
+own tensor names), and fields of `Architecture` for what its network does
+differently.
 """
 
 import dataclasses
 import types
 
 from keras_nonlocal.clip import RELEASE_NORMALIZATION
+from keras_nonlocal.clip import Normalization
 from keras_nonlocal.models.video_resnet import TEST_HEADS
 from keras_nonlocal.protocol import PROTOCOLS
-from keras_nonlocal.clip import Normalization
 from keras_nonlocal.settings import check_choice
+from keras_nonlocal.weights.converters import CheckpointNames
+from keras_nonlocal.weights.converters import MmactionNames
+from keras_nonlocal.weights.converters import PytorchvideoNames
+from keras_nonlocal.weights.converters import ReleaseNames
 
 # frames x stride of the clip of each sampling.
 SAMPLINGS = types.MappingProxyType({"32x2": (32, 2), "8x8": (8, 8)})
@@ -71,8 +76,9 @@ class Publisher:
         nonlocal_block: the `NonLocal3D` arguments its blocks need (where
             its code differs from the layer's defaults).
         normalization: the `Normalization` its networks were trained with.
-        checkpoint_names: the naming scheme of its checkpoint files
-            (`weights.converters.NAMING_SCHEMES`), None if it publishes none.
+        checkpoint_names: the naming scheme of its checkpoint files (a
+            `weights.converters.CheckpointNames` subclass, which recognises
+            its files), None if it publishes none.
         file_sampling: the sampling of its checkpoint files when a file
             does not say (`None`: the builder's default).
         test_head: how its code classifies a res5 map larger than a
@@ -87,7 +93,7 @@ class Publisher:
     time: types.MappingProxyType
     nonlocal_block: types.MappingProxyType
     normalization: Normalization
-    checkpoint_names: str = None
+    checkpoint_names: type = None
     file_sampling: str = None
     test_head: str = "window_scores"
     protocol: str = "keras_nonlocal"
@@ -95,6 +101,11 @@ class Publisher:
     def __post_init__(self):
         check_choice("test_head", self.test_head, TEST_HEADS)
         check_choice("protocol", self.protocol, tuple(PROTOCOLS))
+        names = self.checkpoint_names
+        if names is not None and not (isinstance(names, type)
+                                      and issubclass(names, CheckpointNames)):
+            raise ValueError("`checkpoint_names` must be a CheckpointNames subclass (or None). "
+                             f"Received: checkpoint_names={names!r}")
         object.__setattr__(self, "time", types.MappingProxyType(dict(self.time)))
         object.__setattr__(self, "nonlocal_block", types.MappingProxyType(
             dict(self.nonlocal_block)))
@@ -131,13 +142,13 @@ _ALL = (
         "release", "video-nonlocal-net (the paper's original release, Caffe2)",
         stride_on="3x3", pool_padding="valid",
         time={"32x2": TimeAxis(2, (2, 2), (2, 2)), "8x8": _EIGHT_FRAMES},
-        nonlocal_block={}, normalization=RELEASE_NORMALIZATION, checkpoint_names="release",
+        nonlocal_block={}, normalization=RELEASE_NORMALIZATION, checkpoint_names=ReleaseNames,
         test_head="window_scores", protocol="release"),
     # PySlowFast: conv1 never strides in time, pool1 1x3x3 padded (112 -> 56).
     Publisher(
         "pyslowfast", "PySlowFast", stride_on="3x3", pool_padding="symmetric",
         time={"32x2": _EIGHT_FRAMES, "8x8": _EIGHT_FRAMES}, nonlocal_block={},
-        normalization=RELEASE_NORMALIZATION, checkpoint_names="release", file_sampling="8x8",
+        normalization=RELEASE_NORMALIZATION, checkpoint_names=ReleaseNames, file_sampling="8x8",
         test_head="window_scores", protocol="pyslowfast"),
     # pytorchvideo: PySlowFast's network; its hub has no non-local model. Its
     # head averages the windows' logits; it ships no test protocol (its
@@ -145,7 +156,7 @@ _ALL = (
     Publisher(
         "pytorchvideo", "pytorchvideo", stride_on="3x3", pool_padding="symmetric",
         time={"32x2": _EIGHT_FRAMES, "8x8": _EIGHT_FRAMES}, nonlocal_block={},
-        normalization=RELEASE_NORMALIZATION, checkpoint_names="pytorchvideo",
+        normalization=RELEASE_NORMALIZATION, checkpoint_names=PytorchvideoNames,
         file_sampling="8x8", test_head="window_logits", protocol="pyslowfast"),
     # mmaction2's ResNet3d I3D (32x2x1 configs): conv1 and pool1 (1x3x3, a
     # temporal subsampling, padded) each halve time. Its blocks (mmcv
@@ -156,9 +167,29 @@ _ALL = (
         time={"32x2": TimeAxis(2, (1, 2), (2, 2)), "8x8": _EIGHT_FRAMES},
         nonlocal_block=dict(subsample_position="after", scale=False, output_bias=False),
         normalization=Normalization("RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
-        checkpoint_names="mmaction2", test_head="global", protocol="mmaction2"),
+        checkpoint_names=MmactionNames, test_head="global", protocol="mmaction2"),
 )
-PUBLISHERS = types.MappingProxyType({p.name: p for p in _ALL})
+_REGISTRY = {p.name: p for p in _ALL}
+# Every publisher by `layout=` name (read-only; `register_publisher` adds one).
+PUBLISHERS = types.MappingProxyType(_REGISTRY)
+
+
+def register_publisher(record):
+    """Adds a `Publisher`: `layout=record.name` then builds its network, and
+    a checkpoint file in its names (`record.checkpoint_names`) is read as
+    its network. Its weights presets are registered with
+    `zoo.presets.register_preset`.
+
+    Raises:
+        ValueError: for a name already taken.
+    """
+    if not isinstance(record, Publisher):
+        raise ValueError(f"`record` must be a Publisher. Received: record={record!r}")
+    if record.name in _REGISTRY:
+        raise ValueError(f"A publisher {record.name!r} exists already. Received: "
+                         f"record.name={record.name!r}")
+    _REGISTRY[record.name] = record
+    return record
 
 
 def publisher(name):
@@ -166,8 +197,25 @@ def publisher(name):
     return PUBLISHERS[check_choice("layout", name, tuple(PUBLISHERS))]
 
 
-def of_checkpoint_names(names):
-    """The publisher a local checkpoint file with these tensor names is read
-    as by default: the first whose files are named so (the release before
-    PySlowFast, whose Caffe2 files share its names; `layout=` says otherwise)."""
-    return next(p for p in _ALL if p.checkpoint_names == names)
+def checkpoint_names(file_format, keys):
+    """`(publisher, names)` for a checkpoint file: the naming scheme that
+    recognises its tensor names (`CheckpointNames.recognizes`) among the
+    publishers', and the publisher whose network its files are read as
+    (`CheckpointNames.publisher`).
+
+    Raises:
+        ValueError: naming the supported schemes when none (or more than
+            one) recognises the file.
+    """
+    keys = list(keys)
+    schemes = list(dict.fromkeys(p.checkpoint_names for p in PUBLISHERS.values()
+                                 if p.checkpoint_names is not None))
+    found = [s for s in schemes if s.recognizes(file_format, keys)]
+    if len(found) != 1:
+        what = "Unknown tensor names" if not found else "Tensor names of several schemes (" + \
+            ", ".join(s.name for s in found) + ")"
+        raise ValueError(f"{what} in a {file_format} file (supported: "
+                         f"{', '.join(s.name for s in schemes)}). Received: "
+                         f"{', '.join(keys[:3])}, ...")
+    names = found[0].from_keys(keys)
+    return publisher(names.publisher), names

@@ -83,8 +83,7 @@ class CheckpointFile(WeightsSource):
     def __init__(self, path):
         self.path = os.fspath(path)
         kind, self.tensors = readers.read_tensors(self.path)
-        self.names = converters.naming_for(kind, self.tensors)
-        publisher = publishers.of_checkpoint_names(self.names.name)
+        publisher, self.names = publishers.checkpoint_names(kind, self.tensors)
         self.builder_args = dict(layout=publisher.name)
         if publisher.file_sampling:
             self.builder_args["sampling"] = publisher.file_sampling

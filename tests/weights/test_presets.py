@@ -25,6 +25,7 @@ import references
 from keras_nonlocal import zoo
 from keras_nonlocal.weights import readers
 from keras_nonlocal.zoo import presets
+from keras_nonlocal.zoo import publishers
 from helpers import backend_env
 from helpers import run_cli
 
@@ -233,7 +234,7 @@ def test_a_file_of_another_model_names_its_tensors(keras_home, rng):
     kind, tensors = readers.read_tensors(c2d_file)
     with pytest.raises(ValueError, match=r"shape mismatch: conv1_conv/kernel \(5, 7, 7, 3, 64\) "
                                          r"<- conv1_w \(64, 3, 1, 7, 7\)"):
-        converters.assign(model, tensors, converters.naming_for(kind, tensors), c2d_file)
+        converters.assign(model, tensors, publishers.checkpoint_names(kind, tensors)[1], c2d_file)
     for a, b in zip(before, _weights(model)):
         np.testing.assert_array_equal(a, b)
 
@@ -302,6 +303,22 @@ def test_fine_tuning_from_a_preset_keeps_all_but_the_head(keras_home, rng):
     features = zoo.c2d_r50(weights="kinetics400_8x8", include_top=False)
     np.testing.assert_array_equal(features.get_layer("conv5_block3_3_conv").get_weights()[0],
                                   full.get_layer("conv5_block3_3_conv").get_weights()[0])
+
+
+def test_a_built_in_preset_name_through_from_preset(keras_home, rng):
+    """`VideoClassifier.from_preset("<model>_<preset>")` is the zoo builder
+    with those weights; builder arguments pass through (fine-tuning)."""
+    from keras_nonlocal import VideoClassifier
+
+    _release_file(keras_home / C2D_8X8.file_name, rng)
+    model = VideoClassifier.from_preset("c2d_r50_kinetics400_8x8")
+    reference = zoo.c2d_r50(weights="kinetics400_8x8")
+    assert model.get_config() == reference.get_config()
+    for a, b in zip(_weights(model), _weights(reference)):
+        np.testing.assert_array_equal(a, b)
+    assert model.backbone.publisher == "release" and len(model.clip.class_names) == 400
+    tuned = VideoClassifier.from_preset("c2d_r50_kinetics400_8x8", classes=10)
+    assert tuned.classes == 10 and tuned.output.shape[-1] == 10
 
 
 def test_a_file_path_of_any_format(keras_home, rng, tmp_path):

@@ -21,7 +21,7 @@ def test_one_frozen_record_per_publisher():
     for publisher in zoo.PUBLISHERS.values():
         assert set(publisher.time) == set(zoo.SAMPLINGS)
         names = publisher.checkpoint_names
-        assert names is None or names in converters.NAMING_SCHEMES
+        assert names is None or issubclass(names, converters.CheckpointNames)
     with pytest.raises(ValueError, match=r"Did you mean 'pytorchvideo'.*Received: "
                                          r"layout='pytorchvidoe'"):
         publishers.publisher("pytorchvidoe")
@@ -48,6 +48,12 @@ def test_the_builders_build_what_the_record_says(layout, sampling, pool1, conv1,
 
 
 def test_a_local_file_is_read_as_its_names_publisher():
-    assert publishers.of_checkpoint_names("release").name == "release"  # not PySlowFast
-    assert publishers.of_checkpoint_names("pytorchvideo").file_sampling == "8x8"
-    assert publishers.of_checkpoint_names("mmaction2").name == "mmaction2"
+    release, names = publishers.checkpoint_names("caffe2", ["res_conv1_bn_s", "pred_w"])
+    assert release.name == "release" and names.name == "release"  # not PySlowFast
+    pytorchvideo, names = publishers.checkpoint_names("pytorch", ["blocks.0.conv.weight"])
+    assert pytorchvideo.file_sampling == "8x8" and names.head == 5  # no res5 at block 5: no pool
+    mmaction2, _ = publishers.checkpoint_names("pytorch", ["backbone.conv1.conv.weight"])
+    assert mmaction2.name == "mmaction2"
+    with pytest.raises(ValueError, match=r"Unknown tensor names in a pytorch file \(supported: "
+                                         r"release, pytorchvideo, mmaction2\)\. Received: x, y"):
+        publishers.checkpoint_names("pytorch", ["x", "y"])
