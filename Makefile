@@ -39,8 +39,10 @@ tour: $(DEMO_STAMP)
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m "not slow" tests
 	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) -m "not slow" tests/training/test_jax.py \
-		tests/test_benchmarks.py tests/models/test_insertion.py tests/layers
-	KERAS_BACKEND=torch $(PYTEST) $(PARALLEL) -m "not slow" tests/layers tests/models/test_insertion.py
+		tests/test_benchmarks.py tests/models/test_insertion.py tests/models/test_classifier.py \
+		tests/layers
+	KERAS_BACKEND=torch $(PYTEST) $(PARALLEL) -m "not slow" tests/layers tests/models/test_insertion.py \
+		tests/models/test_classifier.py
 
 test-slow: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) -m slow -s tests

@@ -6,7 +6,7 @@ The video: an H.264 mp4 of 340x256 at 30 fps (`--frames`, 1,280 by
 default) made by the script. The windows: the 8x8 clip (8 frames, one every
 8th), back to back (hop 64), each one test view: short side scaled to 256,
 the centre 256 x 256 crop. The network: NL-I3D R50 8x8 as pytorchvideo
-builds it (`zoo.nl_i3d_r50(sampling="8x8", layout="pytorchvideo")` against
+builds it (`zoo.nl_i3d_r50(sampling="8x8", publisher="pytorchvideo")` against
 pytorchvideo's `i3d_r50` with its own `NonLocal` blocks inserted after the
 same residual blocks, as in bench_zoo.py), random weights, features = the
 res5 map averaged, 2048 per window. Batch 4 windows on both sides.
@@ -75,7 +75,7 @@ def run_ours(video, warmup):
     from keras_nonlocal import features
     from keras_nonlocal import zoo
 
-    model = zoo.nl_i3d_r50(sampling="8x8", layout="pytorchvideo",
+    model = zoo.nl_i3d_r50(sampling="8x8", publisher="pytorchvideo",
                            clip=dict(num_frames=FRAMES, frame_stride=STRIDE, eval_short_side=SIDE))
     list(features.extract_features(model, [warmup], batch_size=BATCH))
     start = time.perf_counter()

@@ -11,7 +11,7 @@ does not fit; the table shows the largest that fits, its step time, clips/s
 and the model FLOPs utilisation against the GPU's bf16 dense peak (training
 FLOPs = 3 x forward, forward = 2 x the multiply-accumulates our builders
 count). The PyTorch network is benchmarks/torch_video_resnet.py, built as the
-zoo builds ours (layout "paper", sampling "8x8").
+zoo builds ours (publisher "paper", sampling "8x8").
 
 Usage (on the GPU machine):
   KERAS_BACKEND=jax python benchmarks/bench_gpu.py [--steps 10] [--peak-tflops 989]

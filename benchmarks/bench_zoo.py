@@ -2,9 +2,9 @@
 ours (Keras) next to pytorchvideo, same machine, same run.
 
 Rows:
-- `i3d_r50`: our `zoo.i3d_r50(sampling="8x8", layout="pytorchvideo")` vs
+- `i3d_r50`: our `zoo.i3d_r50(sampling="8x8", publisher="pytorchvideo")` vs
   pytorchvideo's `i3d_r50` (the same architecture: equal parameter counts);
-- `nl_i3d_r50`: our `zoo.nl_i3d_r50(sampling="8x8", layout="pytorchvideo")` vs
+- `nl_i3d_r50`: our `zoo.nl_i3d_r50(sampling="8x8", publisher="pytorchvideo")` vs
   pytorchvideo's `i3d_r50` with pytorchvideo's own `NonLocal` blocks
   (`create_nonlocal`, softmax, 1x2x2 pool) inserted after the same residual
   blocks (res3 2, 4; res4 2, 4, 6), which pytorchvideo's hub does not do itself.
@@ -45,7 +45,7 @@ def run_ours(model_name, repeats):
     x = rng.integers(0, 256, size=(BATCH, FRAMES, SIZE, SIZE, 3)).astype("float32")
     y = rng.integers(0, CLASSES, size=(BATCH,))
     base = rss_gb()
-    model = zoo.build(model_name, sampling="8x8", layout="pytorchvideo",
+    model = zoo.build(model_name, sampling="8x8", publisher="pytorchvideo",
                       input_shape=(FRAMES, SIZE, SIZE, 3))
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
     forward = timings(lambda: model.predict_on_batch(x), repeats)

@@ -1,5 +1,5 @@
 """The reference network of the GPU benchmark in plain PyTorch: I3D / NL-I3D
-ResNet-50 as the zoo builds them (`layout="paper"`, `sampling="8x8"`), so both
+ResNet-50 as the zoo builds them (`publisher="paper"`, `sampling="8x8"`), so both
 frameworks run the same architecture with the same FLOPs.
 
 Written from the paper and `keras_nonlocal/models/video_resnet.py` (the GPU

@@ -125,7 +125,7 @@ def _convert(args):
 def _clip_changes(args):
     """The clip settings given on the command line (None: the model's)."""
     names = dict(frames="num_frames", stride="frame_stride", clips="eval_clips",
-                 crops="eval_crops", short_side="eval_short_side", size="crop_size",
+                 crops="eval_crops", short_side="eval_short_side", crop_size="crop_size",
                  protocol="protocol")
     changes = {clip_key: getattr(args, arg, None) for arg, clip_key in names.items()}
     if getattr(args, "quick", False):
@@ -268,7 +268,7 @@ def _export(args):
     from keras_nonlocal import export
 
     model = _load_model(args.checkpoint)
-    export.export(model, args.out, format=args.format, frames=args.frames, size=args.size)
+    export.export(model, args.out, format=args.format, frames=args.frames, size=args.short_side)
     record = export.clip_record_path(args.out, args.format)
     print(f"{args.format} written to {args.out} (uint8 clips in, the model's outputs out, any "
           f"batch; the clip record in {record})")
@@ -302,6 +302,26 @@ def _visualize(args):
     print(f"{len(paths)} attention pictures in {args.out}:")
     for path in paths:
         print(f"  {path}")
+
+
+class _Renamed(argparse.Action):
+    """An option renamed in this release: still taken, with a warning naming
+    the new one (each option has one meaning across commands)."""
+
+    def __init__(self, option_strings, dest, new=None, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"warning: {option_string} is renamed {self.new} and will be removed; use "
+              f"{self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_renamed(parser, old, new, **kwargs):
+    """`old` as a hidden, warning alias of the option `new`."""
+    parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=_Renamed, new=new,
+                        help=argparse.SUPPRESS, **kwargs)
 
 
 def _add_clip_options(parser):
@@ -375,7 +395,7 @@ def _add_summary(commands):
     summary.add_argument("--input", type=_parse_clip, default=(32, 224),
                          help="clip as FRAMESxHEIGHTxWIDTH (default 32x224x224)")
     _add_builder_options(
-        summary, "a builder argument, e.g. --set sampling=8x8 --set layout=pytorchvideo")
+        summary, "a builder argument, e.g. --set sampling=8x8 --set publisher=pytorchvideo")
     summary.set_defaults(func=_summary)
 
 
@@ -461,7 +481,8 @@ def _add_features(commands):
     feats.add_argument("--root", help="folder a list's relative paths start from")
     feats.add_argument("--hop", type=int, help="frames between windows (default frames x stride)")
     feats.add_argument("--crops", type=int, choices=(1, 3), default=1,
-                       help="crops per window, averaged (1: the centre)")
+                       help="crops per clip (a window is a clip), their outputs averaged "
+                            "(1: the centre)")
     feats.add_argument("--short-side", type=int,
                        help="test short side and crop side (default: the model's)")
     feats.add_argument("--layer", help="the stage, a Keras layer name (default the res5 output)")
@@ -491,8 +512,10 @@ def _add_export(commands):
                         default="saved_model")
     export.add_argument("--frames", type=int,
                         help="onnx / litert: frames per clip (default: the model's)")
-    export.add_argument("--size", type=int,
-                        help="onnx / litert: the square side (default: the model's test side)")
+    export.add_argument("--short-side", type=int,
+                        help="onnx / litert: the test short side, the square side of the "
+                             "frames (default: the model's)")
+    _add_renamed(export, "--size", "--short-side", type=int)
     export.set_defaults(func=_export)
 
 
@@ -505,7 +528,7 @@ def _add_convert(commands):
     convert.add_argument("out", help="the .keras file to write")
     convert.add_argument("--model", required=True, help="the zoo builder, e.g. nl_i3d_r50")
     _add_builder_options(convert, "builder arguments that give the network, "
-                         "e.g. --set sampling=8x8 --set layout=release")
+                         "e.g. --set sampling=8x8 --set publisher=release")
     convert.set_defaults(func=_convert)
 
 
@@ -527,7 +550,8 @@ def _add_visualize(commands):
                      help="a query position in the block's grid (repeatable; default: auto)")
     vis.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
     vis.add_argument("--stride", type=int, help="frame stride (default: the model's)")
-    vis.add_argument("--size", type=int, help="crop size (default: the model's)")
+    vis.add_argument("--crop-size", type=int, help="crop size (default: the model's)")
+    _add_renamed(vis, "--size", "--crop-size", type=int)
     _add_builder_options(vis, "a zoo builder argument, e.g. --set base_width=8")
     vis.set_defaults(func=_visualize)
 

@@ -9,6 +9,7 @@ otherwise the text itself.
 import ast
 import difflib
 import typing
+import warnings
 
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 _LITERAL_WORDS = {"true": True, "false": False, "none": None, "null": None}
@@ -95,6 +96,28 @@ def split_assignment(item, source="setting"):
     return key.strip(), value
 
 
+# Public names renamed in this release, old -> new: the old name still works
+# (builder arguments, recipe keys, `--set`), with a warning naming the new one.
+RENAMED = {"layout": "publisher"}
+
+
+def apply_renames(mapping, source):
+    """`mapping` with each renamed key (`RENAMED`) under its new name and a
+    warning naming it; both names at once are a ValueError."""
+    renamed = {}
+    for key, value in mapping.items():
+        new = RENAMED.get(key)
+        if new is not None:
+            if new in mapping:
+                raise ValueError(f"{source}: `{key}` is the old name of `{new}`; give one. "
+                                 f"Received: {key}={value!r}, {new}={mapping[new]!r}")
+            warnings.warn(f"{source}: `{key}` is renamed `{new}` and will be removed in the "
+                          f"next release; use `{new}`.", stacklevel=3)
+            key = new
+        renamed[key] = value
+    return renamed
+
+
 def parse_assignments(items, kinds, source="setting", strict=True):
     """`["key=value", ...]` (or a dict) -> `{key: typed value}`.
 
@@ -106,7 +129,7 @@ def parse_assignments(items, kinds, source="setting", strict=True):
     pairs = list(items.items()) if isinstance(items, dict) else [
         split_assignment(item, source) for item in items]
     parsed = {}
-    for key, value in pairs:
+    for key, value in apply_renames(dict(pairs), source).items():
         if strict and key not in kinds:
             raise ValueError(f"{source}: unknown key `{key}`.{did_you_mean(key, kinds)} Valid "
                              f"keys: {', '.join(kinds)}. Received: {key}")

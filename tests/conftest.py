@@ -74,7 +74,7 @@ def window_model(tmp_path_factory):
     from keras_nonlocal import zoo
 
     keras.utils.set_random_seed(7)
-    model = zoo.nl_c2d_r50(classes=3, base_width=8,
+    model = zoo.nl_c2d_r14(classes=3, base_width=8,
                            clip=dict(WINDOW_CLIP, class_names=("red", "green", "blue")))
     rng = np.random.default_rng(7)
     for layer in model.layers:

@@ -175,9 +175,9 @@ def cli_in_process(*args):
 
 
 def tiny_overrides(videos, output_dir, **extra):
-    """A 0.5 M-parameter NL-C2D on 4 x 32 x 32 clips: seconds per run."""
+    """An NL-C2D ResNet-14 (one block per stage) at width 8 on 4 x 32 x 32 clips: seconds per run."""
     settings = dict(
-        model="nl_c2d_r50", weights="", base_width=8, dropout=0.0, train_data=videos,
+        model="nl_c2d_r14", weights="", base_width=8, dropout=0.0, train_data=videos,
         num_frames=4, frame_stride=2, crop_size=32, short_side_min=32, short_side_max=36,
         batch_size=4, steps=8, checkpoint_every=2, base_lr=0.8, lr_schedule="step",
         output_dir=output_dir, seed=3, strategy="default", deterministic=True,
@@ -209,11 +209,14 @@ def train_killed_at(args, env, output_dir, step, timeout):
     return [s for s, _ in training.checkpoints(os.path.join(output_dir, "checkpoints"))]
 
 
-def prefill_keras_cache(monkeypatch, folder, model, filename, key):
-    """keras.applications' download cache holding `model`'s weights as
-    `filename`, with the file's SHA-256 given as `key`'s expected hash: the
-    real download code then loads it (the real ImageNet files cannot be
-    fetched on the test machines). Returns the file's path."""
+def prefill_keras_cache(monkeypatch, folder, model, filename):
+    """The Keras cache `folder` holding `model`'s weights as keras.applications'
+    ImageNet file `filename`, whose expected hash becomes this file's
+    SHA-256, for both download paths: the package's
+    (`weights.imagenet.imagenet_weights_file`, KERAS_HOME read at call time)
+    and Keras' own `weights="imagenet"` (the folder Keras fixed at import).
+    The real code then finds and checks the file (the real ImageNet files
+    cannot be fetched on the test machines). Returns the file's path."""
     import hashlib
 
     import h5py
@@ -221,13 +224,18 @@ def prefill_keras_cache(monkeypatch, folder, model, filename, key):
     from keras.src.backend import config
     from keras.src.legacy.saving import legacy_h5_format
 
+    from keras_nonlocal.weights import imagenet
+
     (folder / "models").mkdir(parents=True, exist_ok=True)
     path = folder / "models" / filename
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, model)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setenv("KERAS_HOME", str(folder))
+    (entry,) = [k for k, (name, _) in imagenet.IMAGENET_FILES.items() if name == filename]
+    monkeypatch.setitem(imagenet.IMAGENET_FILES, entry, (filename, digest))
     monkeypatch.setattr(config, "_KERAS_DIR", str(folder))
-    monkeypatch.setitem(keras_resnet.WEIGHTS_HASHES, key, (digest, digest))
+    monkeypatch.setitem(keras_resnet.WEIGHTS_HASHES, filename.split("_")[0], (digest, digest))
     return path
 
 

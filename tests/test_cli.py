@@ -35,8 +35,8 @@ def test_summary_with_typed_settings(capsys):
     assert cli.main(["summary", "nl_c2d_r50", "--input", "4x32", "--set", "dropout=0.1",
                      "--set", "include_preprocessing=False", "--set", "base_width=8"]) == 0
     assert "nl_c2d_r50 at 4x32x32" in capsys.readouterr().out
-    assert cli.main(["summary", "nl_c2d_r50", "--set", "layout=keras"]) == 2
-    assert "Received: layout='keras'" in capsys.readouterr().err
+    assert cli.main(["summary", "nl_c2d_r50", "--set", "publisher=keras"]) == 2
+    assert "Received: publisher='keras'" in capsys.readouterr().err
 
 
 def test_verbose_shows_tensorflow_log_lines_again():
@@ -63,3 +63,23 @@ def test_noise_filter_keeps_everything_else():
     assert console.running_cli(["/venv/bin/python", "/venv/bin/keras-nonlocal", "demo"])
     assert not console.running_cli(["python", "-m", "keras_nonlocal.cli", "--verbose", "x"])
     assert not console.running_cli(["python", "-m", "pytest", "tests"])
+
+
+def test_an_option_has_one_meaning_and_renamed_ones_still_work(capsys):
+    """`--size` meant the crop in `visualize` and the test side in `export`:
+    now `--crop-size` and `--short-side` (as in evaluate, predict and
+    features); `--size` still works for this release, with a warning naming
+    the new option."""
+    parser = cli.build_parser()
+    args = parser.parse_args(["export", "m.keras", "out.onnx", "--short-side", "64"])
+    assert args.short_side == 64
+    args = parser.parse_args(["export", "m.keras", "out.onnx", "--size", "96"])
+    assert args.short_side == 96
+    assert "warning: --size is renamed --short-side" in capsys.readouterr().err
+    args = parser.parse_args(["visualize", "m.keras", "v.mp4", "--out", "o", "--size", "48"])
+    assert args.crop_size == 48 and cli._clip_changes(args)["crop_size"] == 48
+    assert "warning: --size is renamed --crop-size" in capsys.readouterr().err
+    assert "--size" not in parser.format_help()
+    for command in ("export", "visualize"):
+        subparsers = next(a for a in parser._actions if isinstance(a, cli.argparse._SubParsersAction))
+        assert "--size" not in subparsers.choices[command].format_help()

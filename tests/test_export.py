@@ -38,7 +38,7 @@ def logits_model():
     """NL-C2D with 5 non-trivial embedded-Gaussian blocks, returning logits
     (seeded: the same weights every run)."""
     keras.utils.set_random_seed(0)
-    model = zoo.nl_c2d_r50(classes=6, base_width=8, classifier_activation=None,
+    model = zoo.nl_c2d_r14(classes=6, base_width=8, classifier_activation=None,
                            clip=dict(num_frames=4, eval_short_side=32))
     rng = np.random.default_rng(11)
     for layer in model.layers:

@@ -258,13 +258,13 @@ def _prefill_published_weights(code, home, monkeypatch):
             continue
         if (builder, weights) == ("ResNet50", "imagenet"):
             prefill_keras_cache(monkeypatch, home, keras.applications.ResNet50(weights=None),
-                                "resnet50_weights_tf_dim_ordering_tf_kernels.h5", "resnet50")
+                                "resnet50_weights_tf_dim_ordering_tf_kernels.h5")
             continue
         preset = presets.PRESETS.get(builder, {}).get(weights)
         assert preset is not None, (
             f"{builder}(weights={weights!r}): tests/test_readme.py cannot place these weights "
             f"in the cache; teach _prefill_published_weights")
-        assert preset.builder_args["layout"] == "release", (
+        assert preset.publisher == "release", (
             f"{builder}(weights={weights!r}): only the release's Caffe2 files are written here")
         references.write_release_checkpoint(str(home / "models" / preset.file_name),
                                             i3d="i3d" in builder,

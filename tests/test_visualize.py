@@ -112,7 +112,7 @@ def test_cli_on_a_saved_model_and_a_zoo_name(tmp_path, video, tiny_model, capsys
     saved = str(tmp_path / "model.keras")
     tiny_model.save(saved)
     out = tmp_path / "out"
-    clip_args = ["--frames", "4", "--stride", "2", "--size", "64", "--out", str(out)]
+    clip_args = ["--frames", "4", "--stride", "2", "--crop-size", "64", "--out", str(out)]
     assert cli.main(["visualize", saved, video, *clip_args, "--block", "conv3_block2_nonlocal",
                      "--query", "1,3,4", "--query", "0,0,7", "--top-k", "5"]) == 0
     assert str(out / "clip_conv3_block2_nonlocal_arrows.png") in capsys.readouterr().out
@@ -145,7 +145,7 @@ def test_bad_input(tmp_path, rng, tiny_model, video, capsys):
         vis.visualize("nl_c3d", video, tmp_path)
     capsys.readouterr()
     assert cli.main(["visualize", "nl_c2d_r50", video, "--out", str(tmp_path), "--set",
-                     "base_width=8", "--frames", "4", "--size", "64", "--block", "nope"]) == 2
+                     "base_width=8", "--frames", "4", "--crop-size", "64", "--block", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: Unknown block. Available: conv3_block2")
 
 

@@ -26,8 +26,8 @@ ROWS = [
     ("i3d_r101", {}, (32, 224), "74.4 / 91.1", "paper Table 2e/2f"),
     ("i3d_r101", {"inflate": "3x3x3"}, (32, 224), "74.1 / 91.2", "paper Table 2e"),
     ("nl_i3d_r101", {}, (32, 224), "76.0 / 92.1", "paper Table 2f"),
-    ("c2d_r50", {"sampling": "8x8", "layout": "pytorchvideo"}, (8, 256), "71.46 / -", "pytorchvideo model zoo"),
-    ("i3d_r50", {"sampling": "8x8", "layout": "pytorchvideo"}, (8, 256), "73.27 / -", "pytorchvideo model zoo"),
+    ("c2d_r50", {"sampling": "8x8", "publisher": "pytorchvideo"}, (8, 256), "71.46 / -", "pytorchvideo model zoo"),
+    ("i3d_r50", {"sampling": "8x8", "publisher": "pytorchvideo"}, (8, 256), "73.27 / -", "pytorchvideo model zoo"),
 ]
 
 

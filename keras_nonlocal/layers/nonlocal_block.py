@@ -1,5 +1,7 @@
 """Non-local blocks (Wang et al., CVPR 2018) for 1D, 2D and 3D inputs."""
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -88,6 +90,11 @@ class NonLocalBase(keras.layers.Layer):
         synchronized_bn: batch statistics over all replicas of a
             tf.distribute strategy (TensorFlow backend) instead of per replica,
             with `SyncBatchNormalization`.
+        fused_bn: TensorFlow's fused batch-norm kernel in training
+            (`FusedBatchNormalization`: the same function, faster on a CPU)
+            instead of `keras.layers.BatchNormalization`; the zoo's networks
+            ask for it, a block of your own does not unless told. Other
+            backends run Keras' layer either way.
         **kwargs: base layer arguments (`name`, `dtype`, ...). Under a mixed
             precision policy (`"mixed_float16"`, `"mixed_bfloat16"`) the
             projections run in half precision and everything between them
@@ -135,6 +142,7 @@ class NonLocalBase(keras.layers.Layer):
         implementation="auto",
         max_attention_bytes=None,
         synchronized_bn=False,
+        fused_bn=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -169,6 +177,7 @@ class NonLocalBase(keras.layers.Layer):
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         self.max_attention_bytes = _positive("max_attention_bytes", max_attention_bytes, int)
         self.synchronized_bn = bool(synchronized_bn)
+        self.fused_bn = bool(fused_bn)
         self.input_spec = keras.InputSpec(ndim=rank + 2)
 
     # ------------------------------------------------------- sizes of the block
@@ -220,7 +229,8 @@ class NonLocalBase(keras.layers.Layer):
             out_options["dtype"] = "float32"
         self.out = self.projection(channels, "out", inner, **out_options)
         if self.use_bn:
-            bn = SyncBatchNormalization if self.synchronized_bn else FusedBatchNormalization
+            bn = (SyncBatchNormalization if self.synchronized_bn else
+                  FusedBatchNormalization if self.fused_bn else keras.layers.BatchNormalization)
             self.bn = bn(axis=-1, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
                          gamma_initializer="zeros", name="bn", dtype=self.dtype_policy)
             self.bn.build(input_shape)
@@ -368,6 +378,7 @@ class NonLocalBase(keras.layers.Layer):
             implementation=self.implementation,
             max_attention_bytes=self.max_attention_bytes,
             synchronized_bn=self.synchronized_bn,
+            fused_bn=self.fused_bn,
         )
         if self.rank == 3:
             config["scope"] = self.scope
@@ -388,54 +399,8 @@ class NonLocal1D(NonLocalBase):
     (2, 64, 32)
     """
 
-    def __init__(
-        self,
-        mode="embedded_gaussian",
-        inner_channels=None,
-        subsample=True,
-        subsample_position="before",
-        scale=True,
-        use_bn=True,
-        residual=True,
-        use_bias=True,
-        output_bias=True,
-        kernel_initializer=None,
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        bn_momentum=0.9,
-        bn_epsilon=1e-5,
-        implementation="auto",
-        max_attention_bytes=None,
-        synchronized_bn=False,
-        **kwargs,
-    ):
-        super().__init__(
-            1,
-            mode=mode,
-            inner_channels=inner_channels,
-            subsample=subsample,
-            subsample_position=subsample_position,
-            scale=scale,
-            use_bn=use_bn,
-            residual=residual,
-            use_bias=use_bias,
-            output_bias=output_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            bn_momentum=bn_momentum,
-            bn_epsilon=bn_epsilon,
-            implementation=implementation,
-            max_attention_bytes=max_attention_bytes,
-            synchronized_bn=synchronized_bn,
-            **kwargs,
-        )
+    def __init__(self, mode="embedded_gaussian", **kwargs):
+        super().__init__(1, mode=mode, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
@@ -453,54 +418,8 @@ class NonLocal2D(NonLocalBase):
     ((2, 14, 14, 64), (2, 196, 49))
     """
 
-    def __init__(
-        self,
-        mode="embedded_gaussian",
-        inner_channels=None,
-        subsample=True,
-        subsample_position="before",
-        scale=True,
-        use_bn=True,
-        residual=True,
-        use_bias=True,
-        output_bias=True,
-        kernel_initializer=None,
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        bn_momentum=0.9,
-        bn_epsilon=1e-5,
-        implementation="auto",
-        max_attention_bytes=None,
-        synchronized_bn=False,
-        **kwargs,
-    ):
-        super().__init__(
-            2,
-            mode=mode,
-            inner_channels=inner_channels,
-            subsample=subsample,
-            subsample_position=subsample_position,
-            scale=scale,
-            use_bn=use_bn,
-            residual=residual,
-            use_bias=use_bias,
-            output_bias=output_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            bn_momentum=bn_momentum,
-            bn_epsilon=bn_epsilon,
-            implementation=implementation,
-            max_attention_bytes=max_attention_bytes,
-            synchronized_bn=synchronized_bn,
-            **kwargs,
-        )
+    def __init__(self, mode="embedded_gaussian", **kwargs):
+        super().__init__(2, mode=mode, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
@@ -518,56 +437,25 @@ class NonLocal3D(NonLocalBase):
     (1, 4, 14, 14, 64)
     """
 
-    def __init__(
-        self,
-        mode="embedded_gaussian",
-        scope="spacetime",
-        inner_channels=None,
-        subsample=True,
-        subsample_position="before",
-        scale=True,
-        use_bn=True,
-        residual=True,
-        use_bias=True,
-        output_bias=True,
-        kernel_initializer=None,
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        bn_momentum=0.9,
-        bn_epsilon=1e-5,
-        implementation="auto",
-        max_attention_bytes=None,
-        synchronized_bn=False,
-        **kwargs,
-    ):
-        super().__init__(
-            3,
-            mode=mode,
-            scope=scope,
-            inner_channels=inner_channels,
-            subsample=subsample,
-            subsample_position=subsample_position,
-            scale=scale,
-            use_bn=use_bn,
-            residual=residual,
-            use_bias=use_bias,
-            output_bias=output_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            bn_momentum=bn_momentum,
-            bn_epsilon=bn_epsilon,
-            implementation=implementation,
-            max_attention_bytes=max_attention_bytes,
-            synchronized_bn=synchronized_bn,
-            **kwargs,
-        )
+    def __init__(self, mode="embedded_gaussian", scope="spacetime", **kwargs):
+        super().__init__(3, mode=mode, scope=scope, **kwargs)
+
+
+def _signature(rank):
+    """`NonLocalBase`'s arguments without `rank` (and `scope` below rank 3,
+    `"spacetime"` by default at 3): what `help(NonLocal3D)` and
+    `inspect.signature` show of the subclasses, which pass them on."""
+    base = inspect.signature(NonLocalBase.__init__)
+    parameters = []
+    for name, parameter in base.parameters.items():
+        if name == "rank" or (name == "scope" and rank != 3):
+            continue
+        parameters.append(parameter.replace(default="spacetime") if name == "scope" else parameter)
+    return base.replace(parameters=parameters)
+
+
+for _rank, _layer in ((1, NonLocal1D), (2, NonLocal2D), (3, NonLocal3D)):
+    _layer.__init__.__signature__ = _signature(_rank)
 
 
 # ---------------------------------------------------------------- helpers

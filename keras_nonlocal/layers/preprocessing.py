@@ -72,3 +72,8 @@ class VideoPreprocessing(DataLayer):
         config.update(clip=self.clip.get_config(), normalize=self.normalize)
         return config
 
+
+def find_preprocessing(model):
+    """The `VideoPreprocessing` layer of `model` (the first), or None: where
+    a zoo model records its clip."""
+    return next((layer for layer in model.layers if isinstance(layer, VideoPreprocessing)), None)

@@ -157,3 +157,12 @@ def video_resnet(
     return VideoClassifier(backbone, classes=classes, dropout=dropout,
                            classifier_activation=classifier_activation,
                            name=name or "video_resnet")
+
+
+def classifier_size(model):
+    """The classes of a model's classifier (its `predictions` layer), None
+    for a model without one."""
+    try:
+        return model.get_layer("predictions").kernel.shape[-1]
+    except ValueError:
+        return None

@@ -21,7 +21,10 @@ from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
 from keras_nonlocal.models.insertion import block_name
 from keras_nonlocal.settings import check_choice
 
-STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+# Bottleneck blocks per stage (res2..res5). ResNet-14 is not in the paper:
+# the smallest network of the family (one block per stage), for quick
+# experiments and tests where the depth is not the point.
+STAGE_BLOCKS = {14: (1, 1, 1, 1), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
 BN_EPSILON = 1e-5
@@ -47,6 +50,8 @@ def inflation_pattern(depth):
 # the layer convK_block{b+1}_out, named convK_block{b+1}_nonlocal
 # (`nonlocal_after` names the layers; `insertion.block_name` the blocks).
 NONLOCAL_POSITIONS = {
+    # one block per stage: after res4's, or after res3's and res4's
+    14: {1: {"res4": [0]}, 2: {"res3": [0], "res4": [0]}},
     50: {
         # "right before the last residual block of res4"
         1: {"res4": [4]},
@@ -72,9 +77,11 @@ def nonlocal_after(depth, num_nonlocal):
     `num_nonlocal` blocks in a ResNet of `depth` (`NONLOCAL_POSITIONS`); the
     same names in keras.applications' ResNets."""
     if depth not in NONLOCAL_POSITIONS:
-        raise ValueError(f"`depth` must be 50 or 101. Received: depth={depth!r}")
+        raise ValueError(f"`depth` must be one of {', '.join(map(str, STAGE_BLOCKS))}. "
+                         f"Received: depth={depth!r}")
     if num_nonlocal and num_nonlocal not in NONLOCAL_POSITIONS[depth]:
-        raise ValueError(f"`num_nonlocal` must be 0, 1, 5 or 10. Received: "
+        counts = ", ".join(map(str, (0, *NONLOCAL_POSITIONS[depth])))
+        raise ValueError(f"`num_nonlocal` must be one of {counts} at depth {depth}. Received: "
                          f"num_nonlocal={num_nonlocal!r}")
     stages = NONLOCAL_POSITIONS[depth].get(num_nonlocal, {})
     return [f"conv{stage[3:]}_block{b + 1}_out" for stage in ("res3", "res4")
@@ -87,15 +94,16 @@ class Architecture:
 
     Two models with equal architectures take each other's weights and
     compute the same function. The zoo names the published ones (its
-    `sampling` and `layout` arguments); this record is the full detail.
+    `sampling` and `publisher` arguments); this record is the full detail.
 
     Args:
-        depth: 50 or 101.
+        depth: 50 or 101 (the paper's); 14 (one block per stage, for quick
+            experiments).
         inflate: `None` (C2D), `"3x1x1"` (the first 1x1 conv of a bottleneck
             becomes 3x1x1) or `"3x3x3"` (the 3x3 conv becomes 3x3x3), applied
             to the blocks of `inflation_pattern(depth)`.
         num_nonlocal: 0, 1, 5 or 10 non-local blocks, placed as the paper
-            places them (`NONLOCAL_POSITIONS`).
+            places them (`NONLOCAL_POSITIONS`); 0, 1 or 2 at depth 14.
         nonlocal_mode: the blocks' pairwise function.
         nonlocal_kwargs: further `NonLocal3D` arguments (e.g. `scope`,
             `subsample_position`, `scale`).
@@ -145,11 +153,11 @@ class Architecture:
 
     def __post_init__(self):
         choices = dict(depth=tuple(STAGE_BLOCKS), inflate=(None, "3x1x1", "3x3x3"),
-                       test_head=TEST_HEADS,
-                       num_nonlocal=(0, 1, 5, 10), pool_padding=("symmetric", "valid"),
+                       test_head=TEST_HEADS, pool_padding=("symmetric", "valid"),
                        stride_on=("1x1", "3x3"), padding=("symmetric", "same"))
         for key, allowed in choices.items():
             check_choice(key, getattr(self, key), allowed)
+        nonlocal_after(self.depth, self.num_nonlocal)  # a count this depth places
         if not isinstance(self.base_width, int) or self.base_width < 1:
             raise ValueError(f"`base_width` must be a positive int. Received: base_width={self.base_width!r}")
         object.__setattr__(self, "nonlocal_kwargs", dict(self.nonlocal_kwargs or {}))
@@ -205,7 +213,9 @@ def resnet_trunk(inputs, architecture, clip=None, include_preprocessing=True,
     x = builder.max_pool(x, (pk, 3, 3), (ps, 2, 2), "pool1_pool")
     pattern = inflation_pattern(arch.depth)
     nonlocal_at = set(nonlocal_after(arch.depth, arch.num_nonlocal))
-    nl_kwargs = dict(mode=arch.nonlocal_mode, synchronized_bn=synchronized_bn, dtype=dtype)
+    # TensorFlow's fused BN kernel in the blocks as in the trunk (`_Builder.bn`).
+    nl_kwargs = dict(mode=arch.nonlocal_mode, synchronized_bn=synchronized_bn, fused_bn=True,
+                     dtype=dtype)
     if arch.nonlocal_kwargs.get("scope") == "time":
         nl_kwargs["subsample"] = False
     nl_kwargs.update(arch.nonlocal_kwargs)

@@ -37,7 +37,7 @@ class Recipe:
     num_nonlocal: Optional[int] = None
     nonlocal_mode: str = "embedded_gaussian"
     sampling: Optional[str] = None
-    layout: Optional[str] = None
+    publisher: Optional[str] = None  # whose network (zoo.PUBLISHERS)
     dropout: float = 0.5
     base_width: int = 64  # 64: the paper's ResNet; smaller for quick experiments
     # data

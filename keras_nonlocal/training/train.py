@@ -121,7 +121,7 @@ def training_stream(recipe, source, clip, start_step=0, training=True):
 def build_model(recipe, class_names):
     """The recipe's zoo model, recording the recipe's clip and class names."""
     kwargs = dict(classes=len(class_names), dropout=recipe.dropout,
-                  sampling=recipe.sampling, layout=recipe.layout,
+                  sampling=recipe.sampling, publisher=recipe.publisher,
                   num_nonlocal=recipe.num_nonlocal, nonlocal_mode=recipe.nonlocal_mode,
                   classifier_activation="sigmoid" if recipe.multi_label else "softmax",
                   base_width=recipe.base_width, synchronized_bn=recipe.synchronized_bn,

@@ -38,7 +38,7 @@ class CheckpointNames:
 
     name = None
     # The publisher (`zoo.PUBLISHERS`) whose network a file in these names is
-    # read as unless `layout=` says otherwise (the release's Caffe2 names are
+    # read as unless `publisher=` says otherwise (the release's Caffe2 names are
     # also PySlowFast's; a file is the release's network by default).
     publisher = None
     _BN = {}

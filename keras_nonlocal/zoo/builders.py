@@ -14,8 +14,9 @@ import os
 import keras
 
 from keras_nonlocal.clip import Clip
-from keras_nonlocal.layers.preprocessing import VideoPreprocessing
+from keras_nonlocal.layers.preprocessing import find_preprocessing
 from keras_nonlocal.models.video_resnet import Architecture
+from keras_nonlocal.settings import apply_renames
 from keras_nonlocal.models.video_resnet import nonlocal_after
 from keras_nonlocal.models import preset_files
 from keras_nonlocal.models.classifier import video_resnet
@@ -91,7 +92,7 @@ def create(name, **kwargs):
         raise ValueError(f"`classes` must be a positive int. Received: classes={classes!r}")
     source = weights_source(info, options.weights)
     args = _network_args(name, options, source)
-    publisher = publishers.publisher(args["layout"])
+    publisher = publishers.publisher(args["publisher"])
     architecture = _architecture(info, publisher, args)
     clip = _model_clip(source, publisher, args["sampling"], options,
                        classes if options.include_top else None)
@@ -177,9 +178,9 @@ def inflate_from(model_2d, model_3d):
     if isinstance(model_2d, (str, os.PathLike)):
         model_2d = keras.saving.load_model(model_2d, compile=False)
     inflate(model_2d, model_3d)
-    for layer in model_3d.layers:
-        if isinstance(layer, VideoPreprocessing):
-            layer.clip = layer.clip.replace(**IMAGENET_NORMALIZATION.fields())
+    layer = find_preprocessing(model_3d)
+    if layer is not None:
+        layer.clip = layer.clip.replace(**IMAGENET_NORMALIZATION.fields())
     return model_3d
 
 
@@ -194,6 +195,7 @@ def zoo_model(depth, inflate, num_nonlocal):
         @functools.wraps(function)
         def builder(*args, **kwargs):
             try:
+                kwargs = apply_renames(kwargs, f"{function.__name__}()")
                 bound = signature.bind(*args, **kwargs)
             except TypeError as error:
                 raise TypeError(f"{function.__name__}() {error}") from None
@@ -204,6 +206,21 @@ def zoo_model(depth, inflate, num_nonlocal):
         return register(depth, inflate, num_nonlocal)(builder)
 
     return decorate
+
+
+@zoo_model(depth=14, inflate=None, num_nonlocal=0)
+def c2d_r14(**kwargs):
+    """C2D ResNet-14, not in the paper: one bottleneck block per stage, the
+    smallest network of the family, for quick experiments and tests where
+    the depth is not the point. No published or ImageNet weights."""
+    return create("c2d_r14", **kwargs)
+
+
+@zoo_model(depth=14, inflate=None, num_nonlocal=2)
+def nl_c2d_r14(**kwargs):
+    """NL-C2D ResNet-14, not in the paper: C2D R14 with a non-local block
+    after res3's block and after res4's (`num_nonlocal=1`: res4's only)."""
+    return create("nl_c2d_r14", **kwargs)
 
 
 @zoo_model(depth=50, inflate=None, num_nonlocal=0)

@@ -6,6 +6,7 @@ import keras
 from keras_nonlocal.clip import Clip
 from keras_nonlocal.clip import Normalization
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
+from keras_nonlocal.layers.preprocessing import find_preprocessing
 from keras_nonlocal.models.complexity import complexity
 from keras_nonlocal.models.complexity import format_complexity
 from keras_nonlocal.weights.imagenet import IMAGENET_NORMALIZATION
@@ -15,9 +16,9 @@ from keras_nonlocal.zoo.publishers import PUBLISHERS
 
 def preprocessing_layer(model):
     """The `VideoPreprocessing` layer of a zoo model (a ValueError if none)."""
-    for layer in model.layers:
-        if isinstance(layer, VideoPreprocessing):
-            return layer
+    layer = find_preprocessing(model)
+    if layer is not None:
+        return layer
     raise ValueError(f"{model.name} carries no VideoPreprocessing layer (not a zoo model?), so "
                      f"its clip is unknown. Received: model={model.name!r}")
 

@@ -14,6 +14,7 @@ import keras
 from keras_nonlocal.models.insertion import block_name
 from keras_nonlocal.models.insertion import insert_nonlocal
 from keras_nonlocal.models.video_resnet import nonlocal_after
+from keras_nonlocal.weights.imagenet import imagenet_weights_file
 from keras_nonlocal.zoo.registry import register
 
 APPLICATIONS = {50: "ResNet50", 101: "ResNet101"}
@@ -22,6 +23,11 @@ APPLICATIONS = {50: "ResNet50", 101: "ResNet101"}
 def _nl_resnet(depth, name, include_top, weights, input_shape, pooling, classes,
                classifier_activation, nonlocal_mode, nonlocal_kwargs):
     application = getattr(keras.applications, APPLICATIONS[depth])
+    if weights == "imagenet":
+        if include_top and classes != 1000:
+            raise ValueError("The ImageNet classifier has 1000 classes; for another size use "
+                             f"include_top=False. Received: classes={classes}")
+        weights = imagenet_weights_file(APPLICATIONS[depth], include_top)
     base = application(include_top=include_top, weights=weights, input_shape=input_shape,
                        pooling=pooling, classes=classes,
                        classifier_activation=classifier_activation)

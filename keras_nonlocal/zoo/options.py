@@ -11,7 +11,7 @@ import inspect
 
 # Builder arguments that decide the network, with their value when neither
 # the caller nor the weights set them.
-ARCHITECTURE_DEFAULTS = dict(sampling="32x2", layout="paper", inflate=None, num_nonlocal=None,
+ARCHITECTURE_DEFAULTS = dict(sampling="32x2", publisher="paper", inflate=None, num_nonlocal=None,
                              nonlocal_mode="embedded_gaussian", nonlocal_kwargs=None, pool2=True,
                              base_width=64, test_head=None)
 
@@ -27,7 +27,7 @@ class ModelOptions:
     input_shape: tuple = None
     clip: object = None
     sampling: str = None
-    layout: str = None
+    publisher: str = None
     inflate: str = None
     num_nonlocal: int = None
     nonlocal_mode: str = None
@@ -75,14 +75,15 @@ ARGUMENT_DOCS = dict(
             `zoo.preprocessing_spec()` and everything downstream.""",
     sampling="""`"32x2"` (the paper's 32 frames, one every 2) or `"8x8"`:
             the clip and the temporal strides that go with it.""",
-    layout="""whose network: a publisher of `zoo.PUBLISHERS`, `"paper"`
+    publisher="""whose network: a publisher of `zoo.PUBLISHERS`, `"paper"`
             (default; Table 1 with keras.applications' stride placement, for
             ImageNet inflation), `"release"` (the original Caffe2 code),
             `"pyslowfast"`, `"pytorchvideo"`, `"mmaction2"`.""",
     inflate="""the kernel inflated in I3D's blocks: `"3x1x1"` (default, the
             first 1x1 conv) or `"3x3x3"` (the 3x3 conv).""",
     num_nonlocal="""0, 1, 5 or 10 non-local blocks, placed as the paper
-            places them (`zoo.nonlocal_layers()` names where).""",
+            places them (`zoo.nonlocal_layers()` names where); 0, 1 or 2 in
+            the R14 models.""",
     nonlocal_mode="""pairwise function of the blocks (`"embedded_gaussian"`
             by default, `"gaussian"`, `"dot_product"`, `"concatenation"`).""",
     nonlocal_kwargs="""further `NonLocal3D` arguments (`scope`,
@@ -91,9 +92,9 @@ ARGUMENT_DOCS = dict(
     base_width="64 as in the paper; smaller for small, quick models.",
     test_head="""what the classifier reads of a res5 map larger than a
             training clip's (testing fully convolutional at 256): default
-            the publisher's (`layout`); `"window_scores"` every training-size
+            the publisher's; `"window_scores"` every training-size
             window classified, scores averaged (the release, PySlowFast, the
-            paper's layout), `"window_logits"` their logits averaged
+            paper's network), `"window_logits"` their logits averaged
             (pytorchvideo), `"global"` the global mean (mmaction2). The same
             function at the training size.""",
     dropout="0.5 as in the paper.",

@@ -24,6 +24,7 @@ import keras
 from keras_nonlocal.cache import keras_home
 from keras_nonlocal.cache import models_dir
 from keras_nonlocal.clip import Clip
+from keras_nonlocal.models.classifier import classifier_size
 from keras_nonlocal.settings import did_you_mean
 from keras_nonlocal.weights import converters
 from keras_nonlocal.weights import readers
@@ -89,8 +90,8 @@ class WeightsPreset:
 
     @property
     def publisher(self):
-        """The `layout=` of its network (`zoo.PUBLISHERS`)."""
-        return self.builder_args.get("layout", "release")
+        """Whose network it is (`zoo.PUBLISHERS`)."""
+        return self.builder_args.get("publisher", "release")
 
     @property
     def sampling(self):
@@ -118,14 +119,14 @@ def preset_name(dataset, sampling, publisher, variant=None):
     return "_".join(p for p in parts if p)
 
 
-def _kinetics_clip(layout, sampling, **views):
+def _kinetics_clip(publisher, sampling, **views):
     """The clip of a Kinetics-400 checkpoint: its sampling, its publisher's
     normalisation and test protocol, the 400 class names (and any other
     `views` settings)."""
     frames, stride = SAMPLINGS[sampling]
     return Clip(num_frames=frames, frame_stride=stride, class_names=kinetics400_classes(),
-                protocol=PUBLISHERS[layout].protocol,
-                **PUBLISHERS[layout].normalization.fields(), **views)
+                protocol=PUBLISHERS[publisher].protocol,
+                **PUBLISHERS[publisher].normalization.fields(), **views)
 
 
 _RELEASE = "https://dl.fbaipublicfiles.com/video-nonlocal/"
@@ -137,14 +138,14 @@ _RELEASE_README = "video-nonlocal-net README (10 clips x 3 crops)"
 
 def _release(model, name, file, sampling, top1, top5):
     return WeightsPreset(
-        model, name, PUBLISHERS["release"].title, _RELEASE + file, "caffe2", dict(sampling=sampling, layout="release"),
+        model, name, PUBLISHERS["release"].title, _RELEASE + file, "caffe2", dict(sampling=sampling, publisher="release"),
         _kinetics_clip("release", sampling), top1, top5, _RELEASE_README, CC_BY_NC)
 
 
 def _pyslowfast(model, name, file, top1, top5, **args):
     return WeightsPreset(
         model, name, "PySlowFast (Caffe2 file)", _PYSLOWFAST + file, "caffe2",
-        dict(sampling="8x8", layout="pyslowfast", **args), _kinetics_clip("pyslowfast", "8x8"),
+        dict(sampling="8x8", publisher="pyslowfast", **args), _kinetics_clip("pyslowfast", "8x8"),
         top1, top5, "PySlowFast MODEL_ZOO.md", APACHE,
         variant="nopool" if args.get("pool2") is False else None)
 
@@ -152,14 +153,14 @@ def _pyslowfast(model, name, file, top1, top5, **args):
 def _pytorchvideo(model, file, top1, top5):
     return WeightsPreset(
         model, "kinetics400_8x8_pytorchvideo", "pytorchvideo (PyTorch)", _PYTORCHVIDEO + file,
-        "pytorch", dict(sampling="8x8", layout="pytorchvideo"),
+        "pytorch", dict(sampling="8x8", publisher="pytorchvideo"),
         _kinetics_clip("pytorchvideo", "8x8"),
         top1, top5, "pytorchvideo model_zoo.md", APACHE)
 
 
 def _mmaction(model, name, config, suffix, nonlocal_mode, top1, top5):
     stem = f"i3d_imagenet-pretrained-r50{config}_8xb8-32x2x1-100e_kinetics400-rgb"
-    args = dict(sampling="32x2", layout="mmaction2")
+    args = dict(sampling="32x2", publisher="mmaction2")
     if nonlocal_mode:
         args["nonlocal_mode"] = nonlocal_mode
     return WeightsPreset(
@@ -205,7 +206,7 @@ PRESETS = {}
 def register_preset(preset):
     """Adds a `WeightsPreset`: `zoo.<model>(weights=preset.name)` then loads
     it, and `VideoClassifier.from_preset("<model>_<name>")`. Its publisher
-    (`builder_args["layout"]`) must be registered (`register_publisher`).
+    (`builder_args["publisher"]`) must be registered (`register_publisher`).
 
     Raises:
         ValueError: for an unknown publisher or a name already taken.
@@ -334,10 +335,7 @@ def _convert(model, preset, cached):
 
 
 def _is_full(model):
-    try:
-        return model.get_layer("predictions").kernel.shape[-1] == 400
-    except ValueError:
-        return False
+    return classifier_size(model) == 400
 
 
 def _sha256(path):

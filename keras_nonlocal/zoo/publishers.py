@@ -1,7 +1,7 @@
 """Who published a network, and how they built it: one frozen record each.
 
 A zoo model is its registry entry (depth, C2D / I3D, non-local blocks) built
-the way one publisher built it: the `layout=` argument of every builder
+the way one publisher built it: the `publisher=` argument of every builder
 names the `Publisher`, `sampling=` the clip (`"32x2"`, `"8x8"`). The record
 is what the builders (strides, pools, the non-local block's conventions),
 the checkpoint loaders (tensor names), the clip (normalisation) read; a
@@ -66,7 +66,7 @@ class Publisher:
     """One published implementation's conventions.
 
     Attributes:
-        name: the `layout=` word (`"release"`).
+        name: the `publisher=` word (`"release"`).
         title: in words.
         stride_on: where a stage's spatial stride sits: `"1x1"` (the first
             1x1 conv, keras.applications' ImageNet ResNets) or `"3x3"`.
@@ -170,12 +170,12 @@ _ALL = (
         checkpoint_names=MmactionNames, test_head="global", protocol="mmaction2"),
 )
 _REGISTRY = {p.name: p for p in _ALL}
-# Every publisher by `layout=` name (read-only; `register_publisher` adds one).
+# Every publisher by `publisher=` name (read-only; `register_publisher` adds one).
 PUBLISHERS = types.MappingProxyType(_REGISTRY)
 
 
 def register_publisher(record):
-    """Adds a `Publisher`: `layout=record.name` then builds its network, and
+    """Adds a `Publisher`: `publisher=record.name` then builds its network, and
     a checkpoint file in its names (`record.checkpoint_names`) is read as
     its network. Its weights presets are registered with
     `zoo.presets.register_preset`.
@@ -194,7 +194,7 @@ def register_publisher(record):
 
 def publisher(name):
     """The `Publisher` called `name` (a ValueError naming the others)."""
-    return PUBLISHERS[check_choice("layout", name, tuple(PUBLISHERS))]
+    return PUBLISHERS[check_choice("publisher", name, tuple(PUBLISHERS))]
 
 
 def checkpoint_names(file_format, keys):

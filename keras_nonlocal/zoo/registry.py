@@ -16,7 +16,7 @@ class ModelInfo:
     Attributes:
         name: the builder's name, also the model's (`nl_i3d_r50`).
         title: in words (`"NL-I3D ResNet-50"`).
-        depth: 50 or 101.
+        depth: 14, 50 or 101.
         inflate: `None` (C2D) or the default inflation (`"3x1x1"`).
         num_nonlocal: non-local blocks by default (0, 1 or 5).
         builder: the function that builds it.

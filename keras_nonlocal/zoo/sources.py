@@ -11,7 +11,8 @@ import os
 
 import keras
 
-from keras_nonlocal.layers.preprocessing import VideoPreprocessing
+from keras_nonlocal.layers.preprocessing import find_preprocessing
+from keras_nonlocal.models.classifier import classifier_size
 from keras_nonlocal.weights import converters
 from keras_nonlocal.weights import readers
 from keras_nonlocal.weights.imagenet import IMAGENET_NORMALIZATION
@@ -26,7 +27,7 @@ class WeightsSource:
     """No weights: a new model (the base of every source).
 
     Attributes:
-        builder_args: builder arguments the weights need (`layout`, `sampling`, ...).
+        builder_args: builder arguments the weights need (`publisher`, `sampling`, ...).
         strict: whether a caller's argument that contradicts `builder_args`
             is an error (a preset) or wins (a local file read by its family's
             defaults).
@@ -84,7 +85,7 @@ class CheckpointFile(WeightsSource):
         self.path = os.fspath(path)
         kind, self.tensors = readers.read_tensors(self.path)
         publisher, self.names = publishers.checkpoint_names(kind, self.tensors)
-        self.builder_args = dict(layout=publisher.name)
+        self.builder_args = dict(publisher=publisher.name)
         if publisher.file_sampling:
             self.builder_args["sampling"] = publisher.file_sampling
         self.normalization = publisher.normalization
@@ -92,10 +93,7 @@ class CheckpointFile(WeightsSource):
         self.classes = self.tensors[head].shape[0] if head in self.tensors else None
 
     def load(self, model, full_model):
-        try:
-            has_head = model.get_layer("predictions").kernel.shape[-1]
-        except ValueError:
-            has_head = None
+        has_head = classifier_size(model)
         skip = ("predictions",) if has_head is not None and has_head != self.classes else ()
         converters.assign(model, self.tensors, self.names, self.path, skip)
         return model
@@ -158,8 +156,6 @@ def weights_source(info, weights):
 
 def recorded_clip(model):
     """The `Clip` a model records (its `VideoPreprocessing` layer), or None."""
-    for layer in model.layers:
-        if isinstance(layer, VideoPreprocessing):
-            return layer.clip
-    return None
+    layer = find_preprocessing(model)
+    return None if layer is None else layer.clip
 

@@ -274,7 +274,7 @@ def test_normalization_from_a_model_clip(video_dir):
     caffe style, BGR minus the ImageNet mean)."""
     from keras_nonlocal import zoo
 
-    model = zoo.c2d_r50(include_preprocessing=False, base_width=8,
+    model = zoo.c2d_r14(include_preprocessing=False, base_width=8,
                         clip=dict(num_frames=8, frame_stride=2, crop_size=32, short_side_min=40,
                                   short_side_max=56, eval_short_side=40, channel_order="BGR",
                                   mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0)))

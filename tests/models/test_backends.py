@@ -35,7 +35,7 @@ print("RESULT " + json.dumps(forward_and_step(sys.argv[1])))
 def forward_and_step(folder):
     """Logits, the first training step's loss and the classifier's update
     (BN frozen), of the model whose weights and clip are in `folder`."""
-    model = zoo.nl_i3d_r50(classes=4, input_shape=(8, 32, 32, 3), dropout=0.0,
+    model = zoo.nl_i3d_r50(classes=4, base_width=8, input_shape=(8, 32, 32, 3), dropout=0.0,
                            classifier_activation=None)
     weights = np.load(os.path.join(folder, "weights.npz"))
     model.set_weights([weights[f"w{i}"] for i in range(len(model.weights))])
@@ -57,7 +57,7 @@ OTHERS = [b for b in ("jax", "tensorflow", "torch") if b != keras.backend.backen
 
 @pytest.mark.parametrize("other", OTHERS)
 def test_the_same_values_on_another_backend(rng, tmp_path, other):
-    model = zoo.nl_i3d_r50(classes=4, input_shape=(8, 32, 32, 3))
+    model = zoo.nl_i3d_r50(classes=4, base_width=8, input_shape=(8, 32, 32, 3))
     arrays = {}
     for i, w in enumerate(model.weights):  # every weight random, the blocks not identities
         value = rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path else rng.normal(

@@ -24,7 +24,7 @@ CLIP = dict(num_frames=4, frame_stride=2, crop_size=32, eval_short_side=32,
 def _model(**kwargs):
     """A small NL-I3D in mmaction2's conventions: a publisher, block
     arguments (`nonlocal_kwargs`), a test head, class names to carry."""
-    return zoo.nl_i3d_r50(base_width=8, classes=3, layout="mmaction2", sampling="8x8",
+    return zoo.nl_i3d_r50(base_width=8, classes=3, publisher="mmaction2", sampling="8x8",
                           clip=CLIP, dropout=0.0, nonlocal_mode="gaussian", **kwargs)
 
 
@@ -87,7 +87,7 @@ def test_keras_file_round_trip(rng, tmp_path):
 
 
 def test_a_backbone_keras_file_round_trip(rng, tmp_path):
-    backbone = _randomise(zoo.i3d_r50(base_width=8, include_top=False, layout="release",
+    backbone = _randomise(zoo.i3d_r50(base_width=8, include_top=False, publisher="release",
                                       sampling="8x8"), rng)
     path = str(tmp_path / "backbone.keras")
     backbone.save(path)

@@ -34,7 +34,7 @@ def test_table_2e_ratios_resnet101():
 def test_pytorchvideo_8x8_variant(name, published_gflops):
     """pytorchvideo's C2D / I3D R50 8x8: same params as its real models,
     FLOPs within 3% of its model zoo (8x256x256; it also counts BN)."""
-    ours = _total(name, 8, 256, sampling="8x8", layout="pytorchvideo")
+    ours = _total(name, 8, 256, sampling="8x8", publisher="pytorchvideo")
     theirs = getattr(import_pytorchvideo_hub(), name)(pretrained=False)
     assert ours["params"] == sum(p.numel() for p in theirs.parameters())
     assert ours["macs"] / 1e9 == pytest.approx(published_gflops, rel=0.03)

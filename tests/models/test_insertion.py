@@ -116,7 +116,7 @@ def test_the_zoo_placement_into_i3d_gives_nl_i3d(rng):
     after = zoo.nonlocal_layers("nl_i3d_r50")
     assert after == ["conv3_block2_out", "conv3_block4_out", "conv4_block2_out",
                      "conv4_block4_out", "conv4_block6_out"]
-    inserted = insert_nonlocal(i3d, after)
+    inserted = insert_nonlocal(i3d, after, fused_bn=True)  # the zoo's BN kernel choice
     nl_i3d = zoo.nl_i3d_r50(classes=5, base_width=16, sampling="8x8")
     assert inserted.count_params() == nl_i3d.count_params()
     assert sorted(l.name for l in inserted.layers) == sorted(l.name for l in nl_i3d.layers)

@@ -38,7 +38,7 @@ STAGES = ("conv1_relu", "pool1_pool", "conv2_block3_out", "pool2_pool", "conv3_b
 
 
 def test_8x8_sampling_shapes():
-    model = zoo.build("i3d_r50", sampling="8x8", layout="pytorchvideo", input_shape=(8, 224, 224, 3))
+    model = zoo.build("i3d_r50", sampling="8x8", publisher="pytorchvideo", input_shape=(8, 224, 224, 3))
     assert _maps(model, STAGES) == dict(zip(STAGES, [
         (8, 112, 112), (8, 56, 56), (8, 56, 56), (4, 56, 56), (4, 28, 28), (4, 14, 14),
         (4, 7, 7)]))
@@ -48,11 +48,11 @@ def test_release_feature_maps():
     """The original release's networks (video-nonlocal-net): 32-frame files
     come from resnet_video_org (conv1, pool1 2x3x3 and pool2 2x1x1 each halve
     time; pools unpadded, so 112 -> 55), 8-frame files from resnet_video."""
-    model = zoo.nl_i3d_r50(sampling="32x2", layout="release", input_shape=(32, 224, 224, 3))
+    model = zoo.nl_i3d_r50(sampling="32x2", publisher="release", input_shape=(32, 224, 224, 3))
     assert _maps(model, STAGES) == dict(zip(STAGES, [
         (16, 112, 112), (8, 55, 55), (8, 55, 55), (4, 55, 55), (4, 28, 28), (4, 14, 14),
         (4, 7, 7)]))
-    model = zoo.nl_i3d_r50(sampling="8x8", layout="release", input_shape=(8, 224, 224, 3))
+    model = zoo.nl_i3d_r50(sampling="8x8", publisher="release", input_shape=(8, 224, 224, 3))
     assert _maps(model, STAGES) == dict(zip(STAGES, [
         (8, 112, 112), (8, 55, 55), (8, 55, 55), (4, 55, 55), (4, 28, 28), (4, 14, 14),
         (4, 7, 7)]))
@@ -158,8 +158,8 @@ def test_keras_round_trip_of_nl_i3d(tmp_path, rng):
     (dict(num_nonlocal=3), "Received: num_nonlocal=3"),
     (dict(include_top=False, classes=10), "Received: include_top=False, classes=10"),
     (dict(sampling="16x4"), "Received: sampling='16x4'"),
-    (dict(layout="keras"), "Received: layout='keras'"),
-    (dict(layout="releas"), "Did you mean 'release'"),
+    (dict(publisher="keras"), "Received: publisher='keras'"),
+    (dict(publisher="releas"), "Did you mean 'release'"),
     (dict(input_shape=(8, 64, 64)), r"Received: input_shape=\(8, 64, 64\)"),
     (dict(weights=3), "Received: weights=3"),
     (dict(weights="/no/such/file.keras"), "Received: weights='/no/such/file.keras'"),

@@ -25,7 +25,7 @@ LENGTHS = (5, 12, 20)  # the first shorter than a clip (7 frames)
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(3)
-    return zoo.c2d_r50(classes=3, base_width=8, clip=CLIP)
+    return zoo.c2d_r14(classes=3, base_width=8, clip=CLIP)
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,7 @@ def test_train_resume_evaluate_and_predict_through_the_cli(tiny_videos, tmp_path
     straight = str(tmp_path / "straight")
     done = _cli("train", *recipe, f"output_dir={straight}")
     first = done.stdout.splitlines()[0]
-    assert first == "training nl_c2d_r50 on backend jax, one device, 1 device(s) (1 cpu), " \
+    assert first == "training nl_c2d_r14 on backend jax, one device, 1 device(s) (1 cpu), " \
                     "global batch split 1 way(s)", first
     broken = str(tmp_path / "broken")
     steps = train_killed_at([*recipe, f"output_dir={broken}"], ENV, broken, 4, timeout=600)
@@ -218,7 +218,7 @@ def test_checkpoints_resume_across_backends(tiny_videos, tmp_path):
     for steps, backend, resumed in ((2, "tensorflow", None), (4, "jax", 2), (6, "tensorflow", 4)):
         env = _env(KERAS_BACKEND=backend) if backend == "tensorflow" else None  # JAX: here
         done = _cli("train", *recipe, f"steps={steps}", env=env)
-        assert done.stdout.startswith(f"training nl_c2d_r50 on backend {backend}")
+        assert done.stdout.startswith(f"training nl_c2d_r14 on backend {backend}")
         if resumed:
             assert f"at step {resumed} of {steps}" in done.stdout
     assert [s for s, _ in training.checkpoints(os.path.join(out, "checkpoints"))] == [6, 4, 2]

@@ -25,9 +25,9 @@ def test_one_parser_for_every_value():
     """Recipe values and `key=value` overrides are parsed by the key's type
     (before: `--set` and recipes parsed the same syntax two ways)."""
     recipe = training.load_recipe(None, ["dropout=0.1", "nesterov=False", "synchronized_bn=TRUE",
-                                         "steps=10", "checkpoint_every=5", "layout=release"])
+                                         "steps=10", "checkpoint_every=5", "publisher=release"])
     assert recipe.dropout == 0.1 and recipe.nesterov is False and recipe.synchronized_bn is True
-    assert recipe.layout == "release" and recipe.steps == 10
+    assert recipe.publisher == "release" and recipe.steps == 10
 
 
 def test_recipe_by_name_and_overrides():

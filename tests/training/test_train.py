@@ -49,7 +49,7 @@ def test_training_reduces_the_loss_and_writes_its_outputs(tiny_videos, tmp_path)
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     output = done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == (
-        "training nl_c2d_r50 on backend tensorflow, tf.distribute default strategy, "
+        "training nl_c2d_r14 on backend tensorflow, tf.distribute default strategy, "
         "1 device(s) (1 cpu), global batch split 1 way(s)")
     assert not re.search(r"^[IWEF]\d{4} \d\d:\d\d|absl::InitializeLog", output, re.M), output
     assert "ran out of data" not in output and "Warning" not in output, output
@@ -106,7 +106,7 @@ def test_bad_inputs_fail_before_training(tiny_videos, tmp_path):
         training.train(recipe(weights="/no/file.keras"))
     # a checkpoint of another model in the output folder
     other = training.load_recipe(None, tiny_overrides(tiny_videos, str(tmp_path / "other"),
-                                                      model="c2d_r50", steps=2))
+                                                      model="c2d_r14", steps=2))
     training.train(other, verbose=0)
     # the deterministic run left TensorFlow's op determinism off again: on, it
     # made every later unseeded random op of the worker raise (four
@@ -118,7 +118,7 @@ def test_bad_inputs_fail_before_training(tiny_videos, tmp_path):
     assert not keras_private.op_determinism_enabled()
     tf.random.set_seed(None)
     tf.random.uniform((2,))
-    with pytest.raises(ValueError, match=r"holds c2d_r50 .* the recipe trains nl_c2d_r50"):
+    with pytest.raises(ValueError, match=r"holds c2d_r14 .* the recipe trains nl_c2d_r14"):
         training.train(recipe(output_dir=str(tmp_path / "other")))
 
 

@@ -143,7 +143,7 @@ def test_imagenet_download_path_with_prefilled_cache(tmp_path, rng, monkeypatch)
     hash (a stand-in for the real ImageNet file, which cannot be fetched)."""
     model_2d = _random_resnet(50, rng)
     path = prefill_keras_cache(monkeypatch, tmp_path / "keras_home", model_2d,
-                               "resnet50_weights_tf_dim_ordering_tf_kernels.h5", "resnet50")
+                               "resnet50_weights_tf_dim_ordering_tf_kernels.h5")
 
     model = zoo.c2d_r50(weights="imagenet", classes=1000, classifier_activation=None,
                         input_shape=(4, SIZE, SIZE, 3))

@@ -150,7 +150,7 @@ def test_mmaction2_files_against_mmaction2(keras_home, rng, model, name, mode):
     BN statistics from one batch (references.mmaction_model), saved as its
     published files are (`{"meta", "state_dict"}`, publish_model.py). Its
     blocks pool after the projections, do not scale the logits, and have no
-    W_z bias (layout="mmaction2")."""
+    W_z bias (publisher="mmaction2")."""
     preset = presets.PRESETS[model][name]
     reference = references.mmaction_model(mode, int(rng.integers(2**31)))
     references.torch_save(keras_home / preset.file_name,

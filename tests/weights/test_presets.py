@@ -95,7 +95,7 @@ def test_every_builder_has_its_published_presets():
         top1=74.9, top5=91.6, accuracy_source="video-nonlocal-net README (10 clips x 3 crops)",
         license=presets.CC_BY_NC,
         url="https://dl.fbaipublicfiles.com/video-nonlocal/i3d_nonlocal_32x2_IN_pretrain_400k.pkl",
-        builder_args=dict(sampling="32x2", layout="release"))
+        builder_args=dict(sampling="32x2", publisher="release"))
     assert "CC-BY-NC 4.0" in paper.license and "never re-hosted" in paper.license
     for row in rows:
         preset = presets.PRESETS[row["model"]][row["preset"]]
@@ -109,8 +109,8 @@ def test_a_preset_configures_the_model_and_contradictions_name_both():
     with pytest.raises(ValueError, match=r"preset 'kinetics400_8x8' of nl_i3d_r50 is built with "
                                          r"sampling='8x8'; the arguments ask for sampling='32x2'"):
         zoo.nl_i3d_r50(weights="kinetics400_8x8", sampling="32x2")
-    with pytest.raises(ValueError, match=r"layout='release'.*layout='paper'"):
-        zoo.nl_i3d_r50(weights="kinetics400", layout="paper")
+    with pytest.raises(ValueError, match=r"publisher='release'.*publisher='paper'"):
+        zoo.nl_i3d_r50(weights="kinetics400", publisher="paper")
     with pytest.raises(ValueError, match=r"no weights preset 'kinetics40'. Did you mean "
                                          r"'kinetics400'"):
         zoo.nl_i3d_r50(weights="kinetics40")
@@ -227,7 +227,7 @@ def test_a_file_of_another_model_names_its_tensors(keras_home, rng):
     # FileNotFoundError, and Python showed both.
     assert info.value.__context__ is None and info.value.__cause__ is None
     c2d_file = _release_file(keras_home / "c2d.pkl", rng, model="c2d_r50")
-    model = zoo.i3d_r50(sampling="8x8", layout="release")
+    model = zoo.i3d_r50(sampling="8x8", publisher="release")
     before = _weights(model)
     from keras_nonlocal.weights import converters
 
@@ -332,7 +332,7 @@ def test_a_file_path_of_any_format(keras_home, rng, tmp_path):
     kind, tensors = readers.read_tensors(path)
     np.testing.assert_array_equal(np.asarray(model.get_layer("predictions").bias),
                                   tensors["pred_b"])
-    assert model.get_layer("conv3_block1_2_conv").strides == (1, 2, 2)  # layout="release"
+    assert model.get_layer("conv3_block1_2_conv").strides == (1, 2, 2)  # publisher="release"
 
 
 def test_convert_cli_then_load_with_nothing_else(keras_home, rng, tmp_path):

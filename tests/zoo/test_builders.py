@@ -46,9 +46,9 @@ def test_one_default_normalisation_whatever_the_entry_point():
         model = zoo.build(name, base_width=8, classes=2)
         assert zoo.preprocessing_spec(model).normalization == expected, name
     for layout in ("release", "pyslowfast", "pytorchvideo"):
-        model = zoo.i3d_r50(base_width=8, classes=2, layout=layout)
+        model = zoo.i3d_r50(base_width=8, classes=2, publisher=layout)
         assert zoo.preprocessing_spec(model).normalization == expected, layout
-    mmaction = zoo.i3d_r50(base_width=8, classes=2, layout="mmaction2")
+    mmaction = zoo.i3d_r50(base_width=8, classes=2, publisher="mmaction2")
     assert zoo.preprocessing_spec(mmaction).normalization == (
         zoo.PUBLISHERS["mmaction2"].normalization)
 
@@ -77,7 +77,7 @@ def test_a_pytorchvideo_file_by_path_with_and_without_the_pool_after_res2(tmp_pa
     a file given by path was always read as having the pool: one without it
     was refused, its res3-res5 and head tensors named missing.)"""
     pytest.importorskip("torch")
-    args = dict(sampling="8x8", layout="pytorchvideo", base_width=8, pool2=pool2, classes=400)
+    args = dict(sampling="8x8", publisher="pytorchvideo", base_width=8, pool2=pool2, classes=400)
     source = zoo.i3d_r50(**args)
     path = _pytorchvideo_file(source, tmp_path / "I3D_8x8_R50.pyth", pool2)
     loaded = zoo.i3d_r50(weights=path, **args)
@@ -90,7 +90,7 @@ def test_a_file_whose_scheme_has_no_nonlocal_names_is_refused_naming_them(tmp_pa
     builder raised AttributeError ('PytorchvideoNames' object has no attribute
     'nonlocal_'); now the strict loader's ValueError lists the block's weights."""
     pytest.importorskip("torch")
-    args = dict(sampling="8x8", layout="pytorchvideo", base_width=8)
+    args = dict(sampling="8x8", publisher="pytorchvideo", base_width=8)
     path = _pytorchvideo_file(zoo.i3d_r50(**args), tmp_path / "I3D_8x8_R50.pyth")
     assert np.asarray(zoo.i3d_r50(weights=path, **args).get_layer("conv1_conv").kernel).any()
     with pytest.raises(ValueError, match=r"does not fit nl_i3d_r50 \(pytorchvideo names\): "
@@ -116,3 +116,21 @@ def test_every_naming_scheme_names_every_part_or_says_it_has_none():
             assert key is None or isinstance(key, str)
         assert (names.nonlocal_(3, 2, "theta", "kernel") is None) == (
             scheme is converters.PytorchvideoNames)
+
+
+def test_layout_is_renamed_publisher_and_still_works_with_a_warning():
+    """`layout=` said "publisher" in a word that means memory order elsewhere
+    (Keras' LayoutMap): renamed, and the old name works for this release, in
+    a builder, a recipe and `--set`, with a warning naming the new one."""
+    from keras_nonlocal import cli
+    from keras_nonlocal import training
+
+    with pytest.warns(UserWarning, match=r"c2d_r14\(\): `layout` is renamed `publisher`"):
+        model = zoo.c2d_r14(base_width=8, classes=2, layout="mmaction2")
+    assert model.backbone.publisher == "mmaction2"
+    with pytest.raises(ValueError, match=r"`layout` is the old name of `publisher`; give one"):
+        zoo.c2d_r14(base_width=8, layout="mmaction2", publisher="release")
+    with pytest.warns(UserWarning, match="override: `layout` is renamed `publisher`"):
+        assert training.load_recipe(None, ["layout=release"]).publisher == "release"
+    with pytest.warns(UserWarning, match=r"--set: `layout` is renamed `publisher`"):
+        assert cli._builder_options("c2d_r14", ["layout=release"]) == {"publisher": "release"}

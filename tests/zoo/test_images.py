@@ -1,6 +1,7 @@
-"""`zoo.nl_resnet50(weights="imagenet")`: keras.applications' own download
-path, offline (the cache pre-filled with a file made here, as the video
-inflation tests do: the real ImageNet file cannot be fetched here)."""
+"""`zoo.nl_resnet50(weights="imagenet")`: the real download path
+(`weights.imagenet_weights_file`), offline (the cache pre-filled with a file
+made here, as the video inflation tests do: the real ImageNet file cannot be
+fetched here), in the folder KERAS_HOME names when the model is built."""
 
 import keras
 import numpy as np
@@ -21,7 +22,7 @@ def test_imagenet_weights_through_keras_applications(tmp_path, rng, monkeypatch)
             layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n),
                                rng.normal(0, 0.1, n), rng.uniform(0.5, 2.0, n)])
     prefill_keras_cache(monkeypatch, tmp_path / "keras_home", stand_in,
-                        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "resnet50")
+                        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")
 
     model = zoo.nl_resnet50(weights="imagenet", include_top=False, pooling="avg",
                             input_shape=(SIZE, SIZE, 3))

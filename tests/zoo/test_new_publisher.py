@@ -74,7 +74,7 @@ def registered(monkeypatch, tmp_path):
     preset = zoo.register_preset(zoo.WeightsPreset(
         "nl_c2d_r50", "kinetics400_8x8_dotted_lab", "the dotted lab",
         "https://example.invalid/dotted/nl_c2d.pt", "pytorch",
-        dict(sampling="8x8", layout="dotted_lab", base_width=8),
+        dict(sampling="8x8", publisher="dotted_lab", base_width=8),
         Clip(num_frames=8, frame_stride=8, crop_size=32, eval_short_side=32,
                  **DOTTED_LAB.normalization.fields()),
         top1=1.0, top5=2.0, accuracy_source="made up", license="CC0"))
@@ -123,7 +123,7 @@ def _dotted_file(model, path):
 
 def _reference(rng):
     """The lab's network with random weights: the model its file comes from."""
-    model = zoo.nl_c2d_r50(layout="dotted_lab", sampling="8x8", base_width=8)
+    model = zoo.nl_c2d_r50(publisher="dotted_lab", sampling="8x8", base_width=8)
     for weight in model.weights:
         values = rng.normal(0, 0.1, weight.shape)
         if "moving_variance" in weight.path:

@@ -23,7 +23,7 @@ def test_one_frozen_record_per_publisher():
         names = publisher.checkpoint_names
         assert names is None or issubclass(names, converters.CheckpointNames)
     with pytest.raises(ValueError, match=r"Did you mean 'pytorchvideo'.*Received: "
-                                         r"layout='pytorchvidoe'"):
+                                         r"publisher='pytorchvidoe'"):
         publishers.publisher("pytorchvidoe")
 
 
@@ -35,7 +35,7 @@ def test_one_frozen_record_per_publisher():
     ("mmaction2", "32x2", (1, 2), 2, "conv3_block1_2_conv"),
 ])
 def test_the_builders_build_what_the_record_says(layout, sampling, pool1, conv1, strided):
-    model = zoo.nl_i3d_r50(layout=layout, sampling=sampling, base_width=8, classes=2)
+    model = zoo.nl_i3d_r50(publisher=layout, sampling=sampling, base_width=8, classes=2)
     assert model.get_layer("pool1_pool").pool_size[0] == pool1[0]
     assert model.get_layer("pool1_pool").strides[0] == pool1[1]
     assert model.get_layer("conv1_conv").strides[0] == conv1

@@ -23,13 +23,13 @@ def _head(model):
 
 @pytest.mark.parametrize("layout", sorted(HEADS))
 def test_each_layout_builds_its_publisher_s_head(layout):
-    model = zoo.c2d_r50(classes=3, base_width=8, sampling="8x8", layout=layout)
+    model = zoo.c2d_r50(classes=3, base_width=8, sampling="8x8", publisher=layout)
     assert _head(model) == HEADS[layout]
     assert zoo.preprocessing_spec(model).protocol == zoo.PUBLISHERS[layout].protocol
 
 
 def test_the_argument_overrides_and_saving_keeps_it(tmp_path, rng):
-    model = zoo.c2d_r50(classes=3, base_width=8, sampling="8x8", layout="mmaction2",
+    model = zoo.c2d_r50(classes=3, base_width=8, sampling="8x8", publisher="mmaction2",
                         test_head="window_logits")
     assert _head(model) == "window_logits"
     path = str(tmp_path / "m.keras")
@@ -75,7 +75,7 @@ def test_the_readme_reproduce_table_is_the_records():
     readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
     for row in zoo.list_weights():
         preset = zoo.PRESETS[row["model"]][row["preset"]]
-        publisher = publishers.publisher(preset.builder_args["layout"])
+        publisher = publishers.publisher(preset.builder_args["publisher"])
         name = f"{row['model']}:{row['preset']}"
         expected = (f"| `{name}` | {publisher.name} | {publisher.test_head} | "
                     f"{preset.clip.protocol} |")
