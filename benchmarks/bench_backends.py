@@ -26,7 +26,7 @@ from bench_data import make_videos  # noqa: E402
 
 RECIPE = dict(model="nl_c2d_r50", weights="", base_width=8, dropout=0.0, num_frames=4,
               frame_stride=2, crop_size=32, short_side_min=32, short_side_max=36,
-              eval_short_side=32, batch_size=4, steps=24, checkpoint_every=6, base_lr=0.1,
+              eval_short_side=32, batch_size=4, steps=24, checkpoint_every=6, lr_at_batch_64=0.1,
               seed=3, strategy="default", deterministic="true")
 
 

@@ -34,6 +34,10 @@ from keras_nonlocal import zoo
 from keras_nonlocal.data import windows as windows_lib
 from keras_nonlocal.data.decode import VideoError
 from keras_nonlocal.data.decode import probe
+from keras_nonlocal.data.record_windows import RecordItems
+from keras_nonlocal.data.record_windows import RecordReader
+from keras_nonlocal.data.record_windows import record_items
+from keras_nonlocal.data.record_windows import record_windows
 from keras_nonlocal.data.skips import SkipLog
 from keras_nonlocal.data.sources import find_videos
 from keras_nonlocal.extras import require_tensorflow
@@ -48,102 +52,11 @@ could not be read."""
 ENGINES = ("threads", "tf.data")
 
 
-class RecordRef(collections.namedtuple("RecordRef", ["shard", "position", "fps", "ratio"])):
-    """One record of a TFRecord shard: where it is, its frame rate, and the
-    shard frames per frame at the clip's rate (`tfrecord.rate_plan`)."""
-
-    def __str__(self):
-        return f"{self.shard}#{self.position}"
-
-
-class RecordItems(list):
-    """`(RecordRef, name)` pairs, with the `RecordKeys` to read them by."""
-
-    def __init__(self, items, keys):
-        super().__init__(items)
-        self.keys = keys
-
-
-def _record_items(records, clip):
-    """`(RecordRef, name)` per record of `records` (a `data.TFRecords`):
-    one pass over the contexts (ids, frame rates); a frame-rate mismatch is
-    refused or resampled as `records` says (the first one raises or is
-    printed)."""
-    tf = require_tensorflow("features of TFRecords")
-    from keras_nonlocal.data import tfrecord
-
-    keys = records.keys
-    spec = {k: tf.io.FixedLenFeature([], tf.string, default_value="")
-            for k in (keys.media_id, keys.filename)}
-    spec[keys.frame_rate] = tf.io.FixedLenFeature([], tf.float32, default_value=0.0)
-    items, told = [], False
-    for shard in records.paths():
-        tfrecord.inspect_shards([shard], keys, needs_labels=False)
-        for position, serialized in enumerate(tf.data.TFRecordDataset(shard)):
-            context, _ = tf.io.parse_single_sequence_example(serialized, spec)
-            name = (context[keys.media_id].numpy().decode()
-                    or context[keys.filename].numpy().decode() or f"{os.path.basename(shard)}"
-                    f"-record-{position}")
-            recorded = float(context[keys.frame_rate].numpy())
-            ratio, message = tfrecord.rate_plan(recorded, records.frame_rate, records.resample,
-                                                clip)
-            if message and not told:
-                print(message)
-                told = True
-            items.append((RecordRef(shard, position, recorded or records.frame_rate, ratio),
-                          name))
-    return RecordItems(items, keys)
-
-
-class _RecordReader(threading.local):
-    """Reads records by position, each thread moving forward through a shard
-    (items come in shard order: every record is read about once)."""
-
-    def __init__(self):
-        self.open = {}
-
-    def read(self, ref):
-        import tensorflow as tf
-
-        iterator, position = self.open.get(ref.shard, (None, None))
-        if iterator is None or ref.position < position:
-            iterator = iter(tf.data.TFRecordDataset(ref.shard).skip(ref.position))
-            position = ref.position
-        for _ in range(ref.position - position):
-            next(iterator)
-        self.open[ref.shard] = (iterator, ref.position + 1)
-        return next(iterator)
-
-
-def _record_windows(reader, ref, keys, clip, hop, crops, short_side):
-    """Every window of one record: `(Window, views)` as `iter_windows` gives
-    for a file (frames scaled to the test short side by TensorFlow)."""
-    import tensorflow as tf
-
-    from keras_nonlocal.data import augment
-
-    if not ref.fps:
-        raise VideoError(f"{ref}: no frame rate recorded ({keys.frame_rate!r}); pass "
-                         "TFRecords(frame_rate=...)")
-    _, sequence = tf.io.parse_single_sequence_example(
-        reader.read(ref), sequence_features={keys.frames: tf.io.FixedLenSequenceFeature(
-            [], tf.string)})
-    try:
-        frames = np.stack([tf.io.decode_image(f, channels=3, expand_animations=False).numpy()
-                           for f in sequence[keys.frames]])
-    except (tf.errors.InvalidArgumentError, ValueError) as error:
-        raise VideoError(f"{ref}: {type(error).__name__}: {error}") from error
-    side = short_side or clip.eval_short_side
-    if min(frames.shape[1:3]) != side:  # the TFRecord test views' resize
-        frames = augment._resize_short_side(frames, side).numpy()
-    yield from windows_lib.frames_windows(frames, ref.fps, clip, hop, crops, side, ref.ratio)
-
-
 def _video_items(videos, clip=None):
     if isinstance(videos, RecordItems):
         return videos
     if _is_records(videos):
-        return _record_items(videos, clip)
+        return record_items(videos, clip)
     if isinstance(videos, (str, os.PathLike)):
         return find_videos(videos)
     items = []
@@ -270,19 +183,19 @@ class _WindowSource:
     def __init__(self, items, clip, hop, crops, short_side):
         self.items = items
         self.keys = items.keys if isinstance(items, RecordItems) else None
-        self.reader = _RecordReader()
+        self.reader = RecordReader()
         self.clip, self.hop, self.crops, self.short_side = clip, hop, crops, short_side
 
     def events(self, index):
-        path = self.items[index][0]
+        source = self.items[index][0]  # a file path, or a record's RecordRef
         try:
             if self.keys is not None:
-                fps = path.fps
-                windows = _record_windows(self.reader, path, self.keys, self.clip, self.hop,
-                                          self.crops, self.short_side)
+                fps = source.fps
+                windows = record_windows(self.reader, source, self.keys, self.clip, self.hop,
+                                         self.crops, self.short_side)
             else:
-                fps = probe(path).fps
-                windows = windows_lib.iter_windows(path, self.clip, hop=self.hop,
+                fps = probe(source).fps
+                windows = windows_lib.iter_windows(source, self.clip, hop=self.hop,
                                                    crops=self.crops, short_side=self.short_side)
             count = 0
             for window, views in windows:

@@ -98,7 +98,7 @@ def split_assignment(item, source="setting"):
 
 # Public names renamed in this release, old -> new: the old name still works
 # (builder arguments, recipe keys, `--set`), with a warning naming the new one.
-RENAMED = {"layout": "publisher"}
+RENAMED = {"layout": "publisher", "base_lr": "lr_at_batch_64"}
 
 
 def apply_renames(mapping, source):

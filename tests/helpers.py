@@ -179,7 +179,7 @@ def tiny_overrides(videos, output_dir, **extra):
     settings = dict(
         model="nl_c2d_r14", weights="", base_width=8, dropout=0.0, train_data=videos,
         num_frames=4, frame_stride=2, crop_size=32, short_side_min=32, short_side_max=36,
-        batch_size=4, steps=8, checkpoint_every=2, base_lr=0.8, lr_schedule="step",
+        batch_size=4, steps=8, checkpoint_every=2, lr_at_batch_64=0.8, lr_schedule="step",
         output_dir=output_dir, seed=3, strategy="default", deterministic=True,
     )
     settings.update(extra)

@@ -41,3 +41,21 @@ def test_the_block_imports_neither_private_keras_nor_tensorflow():
         bad = {m for m in imported if m.startswith(("keras.src", "tensorflow",
                                                       "keras_nonlocal.keras_private"))}
         assert not bad, f"{name} imports {sorted(bad)}"
+
+
+def test_the_repository_tracks_no_environment_or_build_output():
+    """A virtual environment (even as a symlink, which `.venv/` in .gitignore
+    did not match) or a build folder committed would replace a checkout's
+    own on merge or clone: one commit tracked a `.venv` symlink pointing to
+    itself and a merge deleted the real environment."""
+    import subprocess
+
+    root = PACKAGE.parent
+    done = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:  # not a git checkout (an sdist): nothing to check
+        return
+    tracked = done.stdout.splitlines()
+    assert not [p for p in tracked if p.split("/")[0] in (".venv", "build", "dist")]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", ".venv"], cwd=root,
+                             capture_output=True, text=True)
+    assert ignored.stdout.strip() == ".venv"  # as a file or symlink, not only a folder

@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras_nonlocal.data import sampling
 
 
-def _resize_short_side(frames, short_side):
+def resize_short_side(frames, short_side):
     """(T, H, W, 3) uint8 -> short side `short_side` (bilinear), uint8."""
     shape = tf.shape(frames)
     height = tf.cast(shape[1], tf.float32)
@@ -99,7 +99,7 @@ def eval_views(clips, short_side=256, num_crops=3, positions="even"):
     shape = tf.shape(clips)
     k, t = shape[0], shape[1]
     frames = tf.reshape(clips, tf.concat([[k * t], shape[2:]], axis=0))
-    frames = _resize_short_side(frames, short_side)
+    frames = resize_short_side(frames, short_side)
     height, width = tf.shape(frames)[1], tf.shape(frames)[2]
     offsets = sampling.crop_offsets(tf.maximum(height, width), short_side, num_crops,
                                     sampling.tensorflow_ops(), positions)

@@ -60,7 +60,7 @@ class Recipe:
     # optimisation (paper section 4.1)
     batch_size: int = 64  # global, split over replicas
     steps: int = 400000
-    base_lr: float = 0.01  # for a global batch of 64, scaled linearly
+    lr_at_batch_64: float = 0.01  # the learning rate at a global batch of 64, scaled linearly
     lr_schedule: str = "step"  # "step" (/10 at lr_decay_at) or "cosine"
     lr_decay_at: typing.List[float] = dataclasses.field(default_factory=lambda: [0.375, 0.75])
     warmup_steps: int = 0

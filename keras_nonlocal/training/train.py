@@ -53,7 +53,7 @@ REFERENCE_BATCH = 64  # the paper's lr 0.01 is for 64 clips
 
 def learning_rate(recipe):
     """The paper's schedule, scaled with the global batch."""
-    peak = recipe.base_lr * recipe.batch_size / REFERENCE_BATCH
+    peak = recipe.lr_at_batch_64 * recipe.batch_size / REFERENCE_BATCH
     if recipe.lr_schedule == "cosine":
         warmup = min(recipe.warmup_steps, recipe.steps - 1)
         return WarmupCosineDecay(

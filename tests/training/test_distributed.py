@@ -81,7 +81,7 @@ def _final(out, step):
 # BN at initialisation normalises nothing (moving statistics 0 / 1), so this
 # random ResNet's logits reach ~70 and the shared recipe's learning rate (0.8)
 # makes the second step's loss non-finite (measured); 0.01 keeps it finite.
-EQUAL = dict(steps=2, checkpoint_every=2, freeze_bn=True, base_lr=0.01)
+EQUAL = dict(steps=2, checkpoint_every=2, freeze_bn=True, lr_at_batch_64=0.01)
 RTOL = 1e-4  # of each tensor's largest magnitude
 
 

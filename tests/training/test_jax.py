@@ -49,7 +49,7 @@ def _final_weights(output_dir, steps):
 
 # BN frozen, as test_distributed's EQUAL: the runs on 2 devices or in 2
 # processes against one device.
-EQUAL = dict(steps=4, checkpoint_every=2, freeze_bn=True, base_lr=0.01)
+EQUAL = dict(steps=4, checkpoint_every=2, freeze_bn=True, lr_at_batch_64=0.01)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def test_training_reduces_the_loss_and_writes_its_outputs(tiny_videos, tmp_path)
     done = subprocess.run([sys.executable, "-m", "keras_nonlocal.cli", "train",
                            "finetune_own_videos",
                            *tiny_overrides(tiny_videos, out, steps=24, checkpoint_every=6,
-                                           base_lr=0.1, val_data=tiny_videos)],
+                                           lr_at_batch_64=0.1, val_data=tiny_videos)],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(os.path.join(out, "log.csv")) as f:
@@ -86,7 +86,7 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tiny_videos, tmp_path):
 def test_non_finite_loss_stops_and_names_the_step(tiny_videos, tmp_path):
     out = str(tmp_path / "nan")
     done = run_cli("train", "finetune_own_videos",
-                *tiny_overrides(tiny_videos, out, base_lr=1e12, steps=8))
+                *tiny_overrides(tiny_videos, out, lr_at_batch_64=1e12, steps=8))
     assert done.returncode == 3
     assert "Non-finite loss at step" in done.stderr
 

@@ -132,5 +132,8 @@ def test_layout_is_renamed_publisher_and_still_works_with_a_warning():
         zoo.c2d_r14(base_width=8, layout="mmaction2", publisher="release")
     with pytest.warns(UserWarning, match="override: `layout` is renamed `publisher`"):
         assert training.load_recipe(None, ["layout=release"]).publisher == "release"
+    # `base_lr` was the rate at a batch of 64 whatever the batch: lr_at_batch_64
+    with pytest.warns(UserWarning, match="override: `base_lr` is renamed `lr_at_batch_64`"):
+        assert training.load_recipe(None, ["base_lr=0.02"]).lr_at_batch_64 == 0.02
     with pytest.warns(UserWarning, match=r"--set: `layout` is renamed `publisher`"):
         assert cli._builder_options("c2d_r14", ["layout=release"]) == {"publisher": "release"}
