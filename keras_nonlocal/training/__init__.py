@@ -12,7 +12,7 @@ from keras_nonlocal.training.evaluate import combine_views
 from keras_nonlocal.training.evaluate import classification_metrics
 from keras_nonlocal.training.evaluate import evaluate
 from keras_nonlocal.training.evaluate import mean_average_precision
-from keras_nonlocal.training.evaluate import predict
+from keras_nonlocal.training.predict import predict
 from keras_nonlocal.training.recipe import Recipe
 from keras_nonlocal.training.recipe import list_recipes
 from keras_nonlocal.training.recipe import load_recipe
