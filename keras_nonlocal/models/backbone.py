@@ -69,9 +69,7 @@ class VideoResNetBackbone(keras.Model):
         self.architecture = architecture
         self.publisher = publisher
         self.pooling = pooling
-        self.include_preprocessing = include_preprocessing
         self.synchronized_bn = synchronized_bn
-        self.input_shape_arg = input_shape
 
     @property
     def clip(self):
@@ -87,9 +85,10 @@ class VideoResNetBackbone(keras.Model):
             "clip": self.clip.get_config(),
             "publisher": self.publisher,
             "pooling": self.pooling,
-            "include_preprocessing": self.include_preprocessing,
+            # what the graph holds: the layer's flag, the input's shape
+            "include_preprocessing": self.get_layer("preprocessing").normalize,
             "synchronized_bn": self.synchronized_bn,
-            "input_shape": list(self.input_shape_arg),
+            "input_shape": list(self.input.shape[1:]),
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
 

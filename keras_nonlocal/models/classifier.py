@@ -11,7 +11,6 @@ every tool that reads layers by name see one network.
 
 import keras
 
-from keras_nonlocal.clip import Clip
 from keras_nonlocal.models import preset_files
 from keras_nonlocal.models.backbone import VideoResNetBackbone
 from keras_nonlocal.models.video_resnet import classifier_head
@@ -49,7 +48,7 @@ class VideoClassifier(keras.Model):
             raise ValueError("`backbone` must be a VideoResNetBackbone with pooling=None (the "
                              f"classifier pools). Received: backbone={backbone!r}")
         architecture = backbone.architecture
-        window = head_window(architecture, backbone.clip or Clip())
+        window = head_window(architecture, backbone.clip)
         outputs = classifier_head(backbone.output, architecture.test_head, window, classes,
                                   dropout, classifier_activation, backbone.dtype_policy)
         kwargs.setdefault("name", "video_classifier")

@@ -170,7 +170,8 @@ def _mmaction(model, name, config, suffix, nonlocal_mode, top1, top5):
         _kinetics_clip("mmaction2", "32x2", short_side_max=256), top1, top5,
         "mmaction2 configs/recognition/i3d/README.md (10 clips x 3 crops)", APACHE,
         sha256_prefix=suffix.rsplit("-", 1)[-1],
-        variant=name[len("kinetics400_mmaction2_"):] or None)
+        # The embedded Gaussian (the paper's default) carries no variant.
+        variant=None if nonlocal_mode in (None, "embedded_gaussian") else nonlocal_mode)
 
 
 _ALL = [
