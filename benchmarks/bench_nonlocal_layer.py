@@ -52,7 +52,7 @@ def run_ours(mode, shape, subsample, repeats, device):
     x_np = rng.normal(size=shape).astype("float32")
     r_np = rng.normal(size=shape).astype("float32")
     base = rss_gb()
-    layer = NonLocal3D(mode=mode, subsample=subsample, kernel_initializer="glorot_uniform")
+    layer = NonLocal3D(mode=mode, pool_size=(1, 2, 2) if subsample else None, kernel_initializer="glorot_uniform")
     layer.build(shape)
     trainable = list(layer.trainable_variables)
     non_trainable = list(layer.non_trainable_variables)

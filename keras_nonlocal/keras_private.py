@@ -95,31 +95,3 @@ def skip_fit_build(model):
     """Turns off `fit`'s own state build (`_maybe_symbolic_build`), which
     reads one batch and restarts the stream, after `build_compile_state`."""
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-
-class BatchNormalizationMoments(keras.layers.BatchNormalization):
-    """`keras.layers.BatchNormalization` whose training-mode moments come from
-    `self.batch_moments(inputs, mask, axes, keras_moments)`.
-
-    Keras computes them in the private `_moments(inputs, mask)` over the
-    private `_reduction_axes`, with no public hook; `keras_moments` is
-    Keras' own computation, for the cases a subclass leaves to it.
-    """
-
-    def _moments(self, inputs, mask):
-        return self.batch_moments(inputs, mask, self._reduction_axes, super()._moments)
-
-    def batch_moments(self, inputs, mask, axes, keras_moments):
-        return keras_moments(inputs, mask)
-
-
-def _data_layer():
-    from keras.src.layers.preprocessing.data_layer import DataLayer as Base
-
-    return Base
-
-
-DataLayer = _data_layer()
-DataLayer.__doc__ = """Keras' base of its preprocessing layers (private: no public alias):
-a layer whose `call` uses `self.backend` ops, so that it also runs inside
-`tf.data` on the JAX and PyTorch backends (as TensorFlow ops there)."""

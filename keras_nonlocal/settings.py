@@ -101,12 +101,13 @@ def split_assignment(item, source="setting"):
 RENAMED = {"layout": "publisher", "base_lr": "lr_at_batch_64"}
 
 
-def apply_renames(mapping, source):
-    """`mapping` with each renamed key (`RENAMED`) under its new name and a
-    warning naming it; both names at once are a ValueError."""
+def apply_renames(mapping, source, renames=None):
+    """`mapping` with each renamed key (`renames`, by default `RENAMED`) under
+    its new name and a warning naming it; both names at once are a ValueError."""
+    renames = RENAMED if renames is None else renames
     renamed = {}
     for key, value in mapping.items():
-        new = RENAMED.get(key)
+        new = renames.get(key)
         if new is not None:
             if new in mapping:
                 raise ValueError(f"{source}: `{key}` is the old name of `{new}`; give one. "

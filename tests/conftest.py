@@ -7,8 +7,32 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import WINDOW_CLIP  # noqa: E402
-from helpers import WINDOW_VIDEOS  # noqa: E402
+
+def _share_the_cores():
+    """Each pytest-xdist worker gets its share of the cores, and JAX compiles
+    at the lowest XLA optimisation. Set before the first import of a backend,
+    inherited by the tests' subprocesses.
+
+    Why: two workers on two cores, each with a thread pool of two, switch
+    threads for nothing (the PyTorch pass took 57 s with the default pools,
+    25 s with one thread per worker). A JAX test compiles hundreds of small
+    programs once each, so the compile, not the run, is most of its time (a
+    sample of layer tests: 104 s at the default level, 63 s at level 0).
+    Results stay within every test's float32 tolerance; the benchmarks run
+    at the defaults."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+        os.environ.setdefault("OMP_NUM_THREADS", threads)
+    flags = TEST_XLA_FLAGS + (("--xla_cpu_multi_thread_eigen=false",) if workers > 1 else ())
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
+
+
+TEST_XLA_FLAGS = ("--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true")
+_share_the_cores()
+# No backend is imported here: pytest-xdist's controller loads this file
+# before it starts the workers, and an import of Keras costs it 3-5 s.
 
 # Every test draws fresh random inputs and weights from its own generator,
 # seeded from the test's id; set KERAS_NONLOCAL_TEST_SEED to draw others.
@@ -70,6 +94,7 @@ def window_model(tmp_path_factory):
     """A `.keras` NL-C2D (base width 8, 3 classes) with non-trivial blocks."""
     import keras
 
+    from helpers import WINDOW_CLIP
     from keras_nonlocal import NonLocal3D
     from keras_nonlocal import zoo
 
@@ -95,6 +120,7 @@ def window_model(tmp_path_factory):
 def window_videos(tmp_path_factory):
     """A folder of videos shorter than, as long as, and longer than a window."""
     import video_factory as vf
+    from helpers import WINDOW_VIDEOS
 
     root = tmp_path_factory.mktemp("window_videos")
     for name, frames in WINDOW_VIDEOS.items():

@@ -125,9 +125,12 @@ MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")
 
 
 def backend_env(backend="tensorflow", **extra):
-    """This process's environment with `KERAS_BACKEND` and `extra` set."""
+    """This process's environment with `KERAS_BACKEND` and `extra` set; an
+    `XLA_FLAGS` of `extra` is added to this process's (conftest.py's)."""
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.update({k: str(v) for k, v in extra.items()})
+    if "XLA_FLAGS" in extra and os.environ.get("XLA_FLAGS"):
+        env["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} {extra['XLA_FLAGS']}"
     return env
 
 

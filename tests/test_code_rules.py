@@ -6,8 +6,10 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_nonlocal"
 MAX_BODY = 60
 # The non-local block and its pairwise functions: public, backend-neutral Keras.
-NEUTRAL = ("layers/nonlocal_block.py", "layers/pairwise.py", "layers/pairwise_function.py",
-           "layers/implementation.py")
+# The layers' modules import no private Keras; all but the two batch norms
+# that exist for TensorFlow (its fused kernel, tf.distribute's replicas)
+# import no TensorFlow either.
+TENSORFLOW_LAYERS = ("layers/fused_batch_norm.py", "layers/sync_batch_norm.py")
 
 
 def _body_length(function):
@@ -30,16 +32,24 @@ def test_no_function_body_over_60_lines():
     assert not long, long
 
 
-def test_the_block_imports_neither_private_keras_nor_tensorflow():
-    for name in NEUTRAL:
-        imported = set()
-        for node in ast.walk(ast.parse((PACKAGE / name).read_text())):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
-        bad = {m for m in imported if m.startswith(("keras.src", "tensorflow",
-                                                      "keras_nonlocal.keras_private"))}
+def _imports(path):
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return imported
+
+
+def test_the_layers_import_neither_private_keras_nor_tensorflow():
+    layers = sorted((PACKAGE / "layers").glob("*.py"))
+    assert len(layers) >= 8
+    for path in layers:
+        name = str(path.relative_to(PACKAGE))
+        private = ("keras.src", "keras_nonlocal.keras_private")
+        forbidden = private if name in TENSORFLOW_LAYERS else private + ("tensorflow",)
+        bad = {m for m in _imports(path) if m.startswith(forbidden)}
         assert not bad, f"{name} imports {sorted(bad)}"
 
 

@@ -67,7 +67,7 @@ def test_every_pairwise_mode_exports(tmp_path, rng, mode, format):
     inputs = keras.Input((4, 6, 6, 3))
     x = VideoPreprocessing(Clip(num_frames=4, eval_short_side=6))(inputs)
     x = keras.layers.Conv3D(16, 1)(x)
-    layer = NonLocal3D(mode=mode, subsample=(1, 2, 2))
+    layer = NonLocal3D(mode=mode, pool_size=(1, 2, 2))
     model = keras.Model(inputs, layer(x))
     randomize_weights(layer, rng)
     path = str(tmp_path / FILES[format])

@@ -33,7 +33,7 @@ def _check_png(path, min_width=200):
 
 
 def test_top_keys_of_a_hand_made_map_are_block_centres(rng):
-    layer = NonLocal3D(subsample=(1, 2, 2))
+    layer = NonLocal3D(pool_size=(1, 2, 2))
     info = vis.attention_maps(layer, rng.normal(size=(2, 4, 6, 8)))
     assert info["grid"] == (2, 4, 6) and info["key_grid"] == (2, 2, 3)
     attention = np.full_like(info["attention"], 0.01)
@@ -47,12 +47,12 @@ def test_top_keys_of_a_hand_made_map_are_block_centres(rng):
     np.testing.assert_allclose(weights, [0.5, 0.3, 0.2])
 
 
-@pytest.mark.parametrize("scope, subsample", [
-    ("spacetime", (1, 2, 2)), ("spacetime", (2, 2, 2)), ("spacetime", False),
+@pytest.mark.parametrize("scope, pool_size", [
+    ("spacetime", (1, 2, 2)), ("spacetime", (2, 2, 2)), ("spacetime", None),
     ("space", (1, 2, 2)), ("time", (2, 1, 1)),
 ])
-def test_top_keys_match_argsort_of_the_layer_attention(rng, scope, subsample):
-    layer = NonLocal3D(scope=scope, subsample=subsample, kernel_initializer="glorot_uniform")
+def test_top_keys_match_argsort_of_the_layer_attention(rng, scope, pool_size):
+    layer = NonLocal3D(scope=scope, pool_size=pool_size, kernel_initializer="glorot_uniform")
     x = rng.normal(size=(1, 4, 4, 6, 8)).astype("float32")
     _, raw = layer(x, return_attention_scores=True)
     raw = keras.ops.convert_to_numpy(raw)[0]
@@ -161,7 +161,7 @@ def test_an_inserted_2d_block_on_image_files(tmp_path, rng, capsys):
     x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
     x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c2")(x)
     outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
-    model = insert_nonlocal(keras.Model(inputs, outputs), "c2", subsample=False)
+    model = insert_nonlocal(keras.Model(inputs, outputs), "c2", pool_size=None)
     paths = []
     for i in range(2):
         paths.append(str(tmp_path / f"image{i}.png"))

@@ -7,6 +7,7 @@ one and stops after the last one.
 """
 
 import collections
+import contextlib
 import functools
 import os
 
@@ -16,6 +17,19 @@ import numpy as np
 
 class VideoError(Exception):
     """A video that cannot be read; the pipelines skip it and count it."""
+
+
+@contextlib.contextmanager
+def decoder_errors(path):
+    """What the decoder raises inside (FFmpeg's errors, a missing or
+    unreadable file, a header that asks for too much memory) as a
+    `VideoError` naming `path`."""
+    try:
+        yield
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, MemoryError) as error:
+        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
 
 
 def _video_stream(container, path):
@@ -89,7 +103,7 @@ def probe(path):
 
 @functools.lru_cache(maxsize=1 << 16)
 def _probe(path, mtime_ns, size):
-    try:
+    with decoder_errors(path):
         with av.open(path) as container:
             stream = _video_stream(container, path)
             fps = _fps(stream)
@@ -106,10 +120,6 @@ def _probe(path, mtime_ns, size):
             if not count:
                 container.seek(0, stream=stream)
                 count = sum(1 for _ in container.decode(stream))
-    except VideoError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
     if count <= 0:
         raise VideoError(f"{path}: no frames")
     if not height or not width:
@@ -193,7 +203,7 @@ def iter_frames(path, size=None, wanted=None, info=None):
     Raises:
         VideoError: the file cannot be opened or decoded.
     """
-    try:
+    with decoder_errors(path):
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
             start_pts = _start_pts(container, stream, info)
@@ -206,10 +216,6 @@ def iter_frames(path, size=None, wanted=None, info=None):
                 last = position
                 keep = wanted is None or wanted(position)
                 yield position, _to_rgb(frame, size) if keep else None
-    except VideoError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError, MemoryError) as error:
-        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
 
 
 def read_frames(path, indices, size=None, info=None, box=None):
@@ -244,7 +250,7 @@ def read_frames(path, indices, size=None, info=None, box=None):
     wanted = sorted(set(indices.tolist()))
     found = {}
     last = None
-    try:
+    with decoder_errors(path):
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
             fps = _fps(stream)
@@ -271,10 +277,6 @@ def read_frames(path, indices, size=None, info=None, box=None):
                 last = position
                 if position >= wanted[-1]:
                     break
-    except VideoError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError, MemoryError) as error:
-        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
     if not found:
         raise VideoError(f"{path}: no frame decoded at {wanted[:3]}... (last frame {last})")
     if len(found) < len(wanted):

@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from keras_nonlocal.data.decode import VideoError
+from keras_nonlocal.data.decode import decoder_errors
 from keras_nonlocal.data.decode import _video_stream
 from keras_nonlocal.extras import require_tensorflow
 
@@ -31,7 +32,7 @@ def _encode_video(path, short_side, quality):
     from keras_nonlocal.data.views import scaled_size
 
     jpegs = []
-    try:
+    with decoder_errors(path):
         with av.open(path) as container:
             stream = _video_stream(container, path)
             rate = float(stream.average_rate or stream.guessed_rate or 0)
@@ -41,10 +42,6 @@ def _encode_video(path, short_side, quality):
                     frame = frame.reformat(width=width, height=height)
                 rgb = frame.to_ndarray(format="rgb24")
                 jpegs.append(tf.io.encode_jpeg(rgb, quality=quality).numpy())
-    except VideoError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise VideoError(f"{path}: {type(error).__name__}: {error}") from error
     if not jpegs:
         raise VideoError(f"{path}: no frames")
     return jpegs, rate

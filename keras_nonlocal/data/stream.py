@@ -11,11 +11,13 @@ to build the model and start again (on JAX it does), and a stream that
 depended on that would not resume to the same clips.
 """
 
+import types
+
 import numpy as np
 import tensorflow as tf
 
 from keras_nonlocal.data import sampling
-from keras_nonlocal.layers.preprocessing import VideoPreprocessing
+from keras_nonlocal.layers.preprocessing import normalize_frames
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -74,7 +76,7 @@ def finish(dataset, training, clip, batch_size, with_video_id, drop_remainder, n
     the test views of each video (`to_views(frames)`, or the frames
     themselves when they are views already), one element each, tagged with
     the video's id when `with_video_id`. With `normalize`, float32 clips
-    normalised as `clip` says (`VideoPreprocessing`, the models' own layer).
+    normalised as `clip` says (`normalize_frames`, the models' own layer's).
     """
     if training:
         dataset = dataset.map(lambda frames, target, *rest: (frames, target))
@@ -89,7 +91,8 @@ def finish(dataset, training, clip, batch_size, with_video_id, drop_remainder, n
         dataset = dataset.flat_map(views)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if normalize:
-        layer = VideoPreprocessing(clip)
-        dataset = dataset.map(lambda clips, *rest: (layer(clips), *rest),
+        ops = types.SimpleNamespace(cast=tf.cast, flip=lambda x, axis: tf.reverse(x, [axis]),
+                                    convert_to_tensor=tf.convert_to_tensor)
+        dataset = dataset.map(lambda clips, *rest: (normalize_frames(clips, clip, ops), *rest),
                               num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)

@@ -98,7 +98,7 @@ def run(quick=False, seed=0):
     xb = rng.normal(size=(1,) + big).astype("float32")
     yb = rng.integers(0, 4, size=(1,))
     before = _peak_rss_gb()
-    model = _model(big, subsample=False, max_attention_bytes=budget)
+    model = _model(big, pool_size=None, max_attention_bytes=budget)
     seconds, loss = _timed_steps(model, xb, yb, 1)
     print(
         f"train step {seconds:.1f}s, loss {loss:.3f}, process peak memory "

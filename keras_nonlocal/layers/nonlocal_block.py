@@ -12,11 +12,14 @@ from keras_nonlocal.layers.pairwise_function import BUILTIN_MODES
 from keras_nonlocal.layers.pairwise_function import get_pairwise
 from keras_nonlocal.layers.pooling import max_pool_3d
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
+from keras_nonlocal.settings import apply_renames
 from keras_nonlocal.settings import check_choice
 
 MODES = BUILTIN_MODES  # the paper's four; `register_pairwise` adds others
 SCOPES = ("spacetime", "space", "time")
-SUBSAMPLE_POSITIONS = ("before", "after")
+POOL_POSITIONS = ("before", "after")
+# Renamed arguments, accepted with a warning for this release (old configs too).
+RENAMED_ARGUMENTS = {"subsample": "pool_size", "subsample_position": "pool_position"}
 IMPLEMENTATIONS = implementation.IMPLEMENTATIONS
 
 
@@ -37,17 +40,18 @@ class NonLocalBase(keras.layers.Layer):
             `keras_nonlocal.layers.register_pairwise`.
         inner_channels: channels of theta, phi and g. Defaults to half the
             input channels (the paper's bottleneck).
-        subsample: pooling of the keys and values ("subsampling trick").
-            `False`/`None`: none. `True`: 2x max-pool on the spatial axes
-            (the paper's setting; 1x2x2 for 3D inputs). An int `s`: an `s`
-            max-pool on the spatial axes. A tuple: the pool size of every
-            position axis. Pooling is a max-pool with stride = pool size and
-            no padding.
-        subsample_position: `"before"` (default) pools the input before the
+        pool_size: the max-pool of the keys and values (the paper's
+            "subsampling trick"), stride = pool size, no padding. An int `s`
+            (default 2, the paper's setting): `s` on each spatial axis (1 x s
+            x s for 3D inputs, time not pooled). A tuple: the pool of every
+            position axis. `None`: no pooling. (Formerly `subsample`, whose
+            `True` is 2 and `False` None.)
+        pool_position: `"before"` (default) pools the input before the
             phi and g projections, as the original release, PySlowFast and
             pytorchvideo do; `"after"` pools their outputs, as the paper text,
             mmaction2 and most PyTorch ports do. Both exist so that weights
-            from either family reproduce their outputs.
+            from either family reproduce their outputs. (Formerly
+            `subsample_position`.)
         scale: logit scale of the softmax modes. `True` (default) multiplies
             the logits by `1/sqrt(d)` (d = inner_channels, or the input
             channels for `"gaussian"`), as the original release
@@ -123,8 +127,8 @@ class NonLocalBase(keras.layers.Layer):
         rank,
         mode="embedded_gaussian",
         inner_channels=None,
-        subsample=True,
-        subsample_position="before",
+        pool_size=2,
+        pool_position="before",
         scale=True,
         scope=None,
         use_bn=True,
@@ -145,7 +149,9 @@ class NonLocalBase(keras.layers.Layer):
         fused_bn=False,
         **kwargs,
     ):
+        renamed = _renamed_arguments(kwargs, pool_size, pool_position)
         super().__init__(**kwargs)
+        pool_size, pool_position = renamed
         self.rank = rank
         self.pairwise_function = get_pairwise(mode)
         self.mode = mode
@@ -155,10 +161,8 @@ class NonLocalBase(keras.layers.Layer):
                 "`scope` is only meaningful for NonLocal3D (space, time or spacetime); a "
                 f"{rank}D input has one kind of position. Received: scope={scope!r}")
         self.scope = check_choice("scope", scope or "spacetime", SCOPES) if rank == 3 else None
-        self.subsample = subsample
-        self.pool_size = _pool_size(subsample, rank, self.scope)
-        self.subsample_position = check_choice(
-            "subsample_position", subsample_position, SUBSAMPLE_POSITIONS)
+        self.pool_size = _pool_size(pool_size, rank, self.scope)
+        self.pool_position = check_choice("pool_position", pool_position, POOL_POSITIONS)
         self.scale = scale if isinstance(scale, bool) else _positive("scale", scale, float)
         self.use_bn = bool(use_bn)
         self.residual = bool(residual)
@@ -210,7 +214,7 @@ class NonLocalBase(keras.layers.Layer):
         if channels is None:
             raise ValueError(f"{self.__class__.__name__} needs a known channel dimension (the "
                              f"last axis). Received: input_shape={input_shape}")
-        _check_pool_fits(self.pool_size, input_shape, self.subsample)
+        _check_pool_fits(self.pool_size, input_shape)
         self.input_spec = keras.InputSpec(ndim=self.rank + 2, axes={-1: channels})
         inner = self.inner_width(channels)
         self.input_channels = channels
@@ -259,13 +263,13 @@ class NonLocalBase(keras.layers.Layer):
     def call(self, inputs, training=None, return_attention_scores=False):
         x = inputs
         keys_source = x
-        if self.pool_size is not None and self.subsample_position == "before":
+        if self.pool_size is not None and self.pool_position == "before":
             keys_source = self._pool(x)
         projections = self.pairwise_function.projections
         q = _project(self.theta, x) if "theta" in projections else x
         k = _project(self.phi, keys_source) if "phi" in projections else keys_source
         v = _project(self.g, keys_source)
-        if self.pool_size is not None and self.subsample_position == "after":
+        if self.pool_size is not None and self.pool_position == "after":
             k, v = self._pool(k), self._pool(v)
 
         q_flat, k_flat, v_flat = (self._to_sequences(t) for t in (q, k, v))
@@ -360,8 +364,8 @@ class NonLocalBase(keras.layers.Layer):
         config.update(
             mode=self.mode,
             inner_channels=self.inner_channels,
-            subsample=self.subsample,
-            subsample_position=self.subsample_position,
+            pool_size=self.pool_size,
+            pool_position=self.pool_position,
             scale=self.scale,
             use_bn=self.use_bn,
             residual=self.residual,
@@ -389,8 +393,8 @@ class NonLocalBase(keras.layers.Layer):
 class NonLocal1D(NonLocalBase):
     """Non-local block for sequences, input `(batch, length, channels)`.
 
-    The arguments are `NonLocalBase`'s (without `rank`); `subsample=True` max-pools the
-    keys and values by 2 along the sequence.
+    The arguments are `NonLocalBase`'s (without `rank`); the default `pool_size=2` max-pools
+    the keys and values by 2 along the sequence.
 
     Example:
 
@@ -407,8 +411,8 @@ class NonLocal1D(NonLocalBase):
 class NonLocal2D(NonLocalBase):
     """Non-local block for images, input `(batch, height, width, channels)`.
 
-    The arguments are `NonLocalBase`'s (without `rank`); `subsample=True` max-pools the
-    keys and values by 2x2.
+    The arguments are `NonLocalBase`'s (without `rank`); the default `pool_size=2` max-pools
+    the keys and values by 2x2.
 
     Example:
 
@@ -426,8 +430,8 @@ class NonLocal2D(NonLocalBase):
 class NonLocal3D(NonLocalBase):
     """Non-local block for videos, input `(batch, time, height, width, channels)`.
 
-    The arguments are `NonLocalBase`'s (without `rank`). `subsample=True` max-pools the
-    keys and values 1x2x2 (space only), as the paper does. `scope` selects
+    The arguments are `NonLocalBase`'s (without `rank`). The default `pool_size=2`
+    max-pools the keys and values 1x2x2 (space only), as the paper does. `scope` selects
     the positions j each position i looks at (Table 2d of the paper).
 
     Example:
@@ -461,32 +465,40 @@ for _rank, _layer in ((1, NonLocal1D), (2, NonLocal2D), (3, NonLocal3D)):
 # ---------------------------------------------------------------- helpers
 
 
-def _pool_size(subsample, rank, scope):
+def _renamed_arguments(kwargs, pool_size, pool_position):
+    """`(pool_size, pool_position)`, taken from the old names `subsample` /
+    `subsample_position` when `kwargs` holds them (popped, with a warning)."""
+    old = {key: kwargs.pop(key) for key in RENAMED_ARGUMENTS if key in kwargs}
+    new = apply_renames(old, "NonLocal block", RENAMED_ARGUMENTS)
+    if "pool_size" in new:
+        value = new["pool_size"]
+        pool_size = 2 if value is True else None if value is False else value
+    return pool_size, new.get("pool_position", pool_position)
+
+
+def _pool_size(pool_size, rank, scope):
     """The pool of the keys and values per position axis, or None."""
-    if subsample is None or subsample is False or subsample == 0:
+    if pool_size is None:
         return None
-    if subsample is True:
-        if scope == "time":
-            raise ValueError(
-                "`subsample=True` pools space, which scope='time' does not allow (j must be at "
-                "the same spatial position). Pass subsample=False or a temporal pool such as "
-                "(2, 1, 1). Received: subsample=True, scope='time'")
-        size = (2,) * rank if rank < 3 else (1, 2, 2)
-    elif isinstance(subsample, int) and not isinstance(subsample, bool):
-        spatial = _positive("subsample", subsample, int)
+    if isinstance(pool_size, int) and not isinstance(pool_size, bool):
+        spatial = _positive("pool_size", pool_size, int)
         size = (spatial,) * rank if rank < 3 else (1, spatial, spatial)
-    elif isinstance(subsample, (tuple, list)):
-        size = _positive_tuple("subsample", subsample, rank)
+        if scope == "time" and spatial != 1:
+            raise ValueError(
+                f"`pool_size={pool_size}` pools space, which scope='time' does not allow (j must "
+                "be at the same spatial position). Pass pool_size=None or a temporal pool such "
+                f"as (2, 1, 1). Received: pool_size={pool_size!r}, scope='time'")
+    elif isinstance(pool_size, (tuple, list)):
+        size = _positive_tuple("pool_size", pool_size, rank)
     else:
-        raise ValueError("`subsample` must be a bool, a positive int or a tuple of positive "
-                         f"ints. Received: subsample={subsample!r}")
+        raise ValueError("`pool_size` must be None, a positive int or a tuple of positive "
+                         f"ints. Received: pool_size={pool_size!r}")
     if scope == "space" and size[0] != 1:
-        raise ValueError("scope='space' keeps j in the frame of i, so the subsampling may not "
-                         f"pool time. Received: scope='space', subsample={subsample!r}")
+        raise ValueError("scope='space' keeps j in the frame of i, so the pool may not cover "
+                         f"time. Received: scope='space', pool_size={pool_size!r}")
     if scope == "time" and any(s != 1 for s in size[1:]):
-        raise ValueError("scope='time' keeps j at the spatial position of i, so the "
-                         f"subsampling may not pool space. Received: scope='time', "
-                         f"subsample={subsample!r}")
+        raise ValueError("scope='time' keeps j at the spatial position of i, so the pool may "
+                         f"not cover space. Received: scope='time', pool_size={pool_size!r}")
     return None if all(s == 1 for s in size) else tuple(size)
 
 
@@ -509,13 +521,12 @@ def _positive(name, value, kind):
     return value
 
 
-def _check_pool_fits(pool_size, input_shape, subsample):
+def _check_pool_fits(pool_size, input_shape):
     for axis, (size, pool) in enumerate(zip(input_shape[1:-1], pool_size or ())):
         if size is not None and pool > size:
             raise ValueError(
-                f"The subsampling pool size {pool_size} is larger than position axis "
-                f"{axis + 1} of the input. Received: input_shape={input_shape}, "
-                f"subsample={subsample!r}")
+                f"The key pool {pool_size} is larger than position axis {axis + 1} of the "
+                f"input. Received: input_shape={input_shape}, pool_size={pool_size}")
 
 
 def _project(dense, t):

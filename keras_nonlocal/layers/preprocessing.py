@@ -3,11 +3,33 @@
 import keras
 
 from keras_nonlocal.clip import Clip
-from keras_nonlocal.keras_private import DataLayer
+
+
+def normalize_frames(frames, clip, ops=None):
+    """`(reorder(frames) - mean) / std` in float32, as `clip` says.
+
+    Args:
+        frames: RGB frames in [0, 255], `(..., 3)`, any dtype.
+        clip: a `Clip` (its `channel_order`, `mean` and `std`).
+        ops: the namespace that computes it: `keras.ops` (default), or one
+            with the same `cast`, `flip` and `convert_to_tensor` (the
+            data pipelines pass TensorFlow's, inside `tf.data`, whatever the
+            Keras backend).
+
+    Returns:
+        float32 frames of the same shape.
+    """
+    ops = keras.ops if ops is None else ops
+    x = ops.cast(frames, "float32")
+    if clip.channel_order == "BGR":
+        x = ops.flip(x, axis=-1)
+    mean = ops.convert_to_tensor(clip.mean, "float32")
+    std = ops.convert_to_tensor(clip.std, "float32")
+    return (x - mean) / std
 
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
-class VideoPreprocessing(DataLayer):
+class VideoPreprocessing(keras.layers.Layer):
     """Normalises RGB frames in [0, 255] and records the model's clip.
 
     `y = (reorder(x) - mean) / std` with the clip's `channel_order`, `mean`
@@ -17,8 +39,9 @@ class VideoPreprocessing(DataLayer):
     everything downstream reads it from the model
     (`keras_nonlocal.zoo.preprocessing_spec`). It is saved with the model.
 
-    The one implementation of the normalisation: the data pipelines apply
-    this layer too (`normalize=True`), inside `tf.data` on any backend.
+    The one implementation of the normalisation (`normalize_frames`): the
+    data pipelines apply it too (`normalize=True`), inside `tf.data` on any
+    backend.
 
     Args:
         clip: a `keras_nonlocal.Clip` (or its config dict). Defaults to
@@ -47,18 +70,11 @@ class VideoPreprocessing(DataLayer):
         super().__init__(**kwargs)
         self.clip = Clip() if clip is None else Clip.from_config(clip)
         self.normalize = bool(normalize)
-        self.supports_jit = True
 
     def call(self, inputs):
         if not self.normalize:
             return inputs
-        xp = self.backend.numpy
-        x = self.backend.cast(inputs, "float32")
-        if self.clip.channel_order == "BGR":
-            x = xp.flip(x, axis=-1)
-        mean = self.backend.convert_to_tensor(self.clip.mean, "float32")
-        std = self.backend.convert_to_tensor(self.clip.std, "float32")
-        return (x - mean) / std
+        return normalize_frames(inputs, self.clip)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

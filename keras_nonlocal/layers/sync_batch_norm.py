@@ -1,12 +1,11 @@
 """BatchNormalization over the global batch of all replicas, in two passes."""
 
 import keras
-
-from keras_nonlocal.keras_private import BatchNormalizationMoments
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_nonlocal")
-class SyncBatchNormalization(BatchNormalizationMoments):
+class SyncBatchNormalization(keras.layers.BatchNormalization):
     """BatchNormalization whose training statistics cover all replicas.
 
     Same arguments as `keras.layers.BatchNormalization` (TensorFlow backend,
@@ -16,7 +15,9 @@ class SyncBatchNormalization(BatchNormalizationMoments):
     small against its mean (late stages on small inputs), so one replica and
     two give different models. Here the mean is all-reduced first and then
     the squared deviations from it, as `tf.nn.moments` does on one device:
-    one replica and N agree to float32 summation order.
+    one replica and N agree to float32 summation order. Outside a
+    multi-replica training step (one replica, inference) it is Keras' layer,
+    and with `renorm` Keras' synchronized one.
 
     Example:
 
@@ -26,20 +27,32 @@ class SyncBatchNormalization(BatchNormalizationMoments):
     """
 
     def __init__(self, **kwargs):
+        # Synchronized always, by this layer's rule (Keras' own with `renorm`).
         kwargs.pop("synchronized", None)
-        super().__init__(synchronized=True, **kwargs)
+        super().__init__(synchronized=bool(kwargs.get("renorm")), **kwargs)
 
-    def batch_moments(self, inputs, mask, axes, keras_moments):
+    def call(self, inputs, training=None, mask=None):
+        context = _replica_context()
+        if not (training and self.trainable) or self.renorm or context is None \
+                or context.num_replicas_in_sync == 1:
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        mean, variance = self._global_moments(x, mask, context)
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+        outputs = ops.batch_normalization(
+            x, mean, variance, axis=self.axis, epsilon=self.epsilon,
+            offset=ops.cast(self.beta, x.dtype) if self.center else None,
+            scale=ops.cast(self.gamma, x.dtype) if self.scale else None)
+        return ops.cast(outputs, self.compute_dtype)
+
+    def _global_moments(self, x, mask, context):
+        """Mean, then the variance about it, each summed over every replica."""
         import tensorflow as tf
 
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            if mask is None:
-                return keras.ops.moments(inputs, axes=axes)
-            return keras_moments(inputs, mask)  # Keras' masked moments: one replica
-        x = inputs
-        if x.dtype in (tf.float16, tf.bfloat16):
-            x = tf.cast(x, tf.float32)
+        rank = len(x.shape)
+        axes = [i for i in range(rank) if i != self.axis % rank]
         if mask is None:
             weights = tf.ones_like(x[..., :1])
         else:  # the mask covers every axis but the channels (Keras' convention)
@@ -54,5 +67,13 @@ class SyncBatchNormalization(BatchNormalizationMoments):
         mean = global_sum(x * weights) / total
         deviations = tf.math.squared_difference(x, tf.stop_gradient(mean)) * weights
         variance = global_sum(deviations) / total
-        mean, variance = tf.squeeze(mean, axes), tf.squeeze(variance, axes)
-        return tf.cast(mean, inputs.dtype), tf.cast(variance, inputs.dtype)
+        return tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+
+
+def _replica_context():
+    """tf.distribute's replica context on TensorFlow (None elsewhere)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.get_replica_context()

@@ -48,7 +48,7 @@ def nonlocal_macs(layer, input_shape):
     positions = input_shape[1:-1]
     n = math.prod(positions)
     n_keys = math.prod(layer.key_grid(positions))
-    kv_positions = n_keys if layer.subsample_position == "before" else n
+    kv_positions = n_keys if layer.pool_position == "before" else n
     function = layer.pairwise_function
     macs = kv_positions * channels * inner  # g
     if "theta" in function.projections:

@@ -83,7 +83,7 @@ def insert_nonlocal(model, after, **block_kwargs):
         after: a layer name or a list of them (e.g. keras.applications'
             ResNet50 `"conv4_block5_out"`: the paper's Mask R-CNN block,
             before the last residual block of res4).
-        **block_kwargs: the blocks' arguments (`mode`, `subsample`,
+        **block_kwargs: the blocks' arguments (`mode`, `pool_size`,
             `bottleneck_ratio`, ...).
 
     Returns:

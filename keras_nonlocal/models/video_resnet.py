@@ -106,7 +106,7 @@ class Architecture:
             places them (`NONLOCAL_POSITIONS`); 0, 1 or 2 at depth 14.
         nonlocal_mode: the blocks' pairwise function.
         nonlocal_kwargs: further `NonLocal3D` arguments (e.g. `scope`,
-            `subsample_position`, `scale`).
+            `pool_position`, `scale`).
         conv1_temporal_kernel: defaults to 1 for C2D and 5 for I3D.
         conv1_temporal_stride: 2 in the 32-frame models, 1 in 8-frame ones.
         pool1_temporal: `(kernel, stride)` of pool1 in time: (3, 2) in the
@@ -217,7 +217,7 @@ def resnet_trunk(inputs, architecture, clip=None, include_preprocessing=True,
     nl_kwargs = dict(mode=arch.nonlocal_mode, synchronized_bn=synchronized_bn, fused_bn=True,
                      dtype=dtype)
     if arch.nonlocal_kwargs.get("scope") == "time":
-        nl_kwargs["subsample"] = False
+        nl_kwargs["pool_size"] = None
     nl_kwargs.update(arch.nonlocal_kwargs)
     widths = [w * base // 64 for w in WIDTHS]
     for stage, (blocks, width) in enumerate(zip(STAGE_BLOCKS[arch.depth], widths)):

@@ -47,7 +47,7 @@ _DOC = """keras.applications' {app} with the paper's non-local block before the
             keras.applications' ImageNet weights, the block an identity
             until trained).
         nonlocal_mode: the block's pairwise function (`"embedded_gaussian"`).
-        nonlocal_kwargs: further `NonLocal2D` arguments (`subsample`, ...).
+        nonlocal_kwargs: further `NonLocal2D` arguments (`pool_size`, ...).
         name: the model's name.
 
     Returns:

@@ -87,7 +87,7 @@ ARGUMENT_DOCS = dict(
     nonlocal_mode="""pairwise function of the blocks (`"embedded_gaussian"`
             by default, `"gaussian"`, `"dot_product"`, `"concatenation"`).""",
     nonlocal_kwargs="""further `NonLocal3D` arguments (`scope`,
-            `subsample_position`, `scale`, ...), over the publisher's.""",
+            `pool_position`, `scale`, ...), over the publisher's.""",
     pool2="the temporal max-pool after res2 (`False`: none).",
     base_width="64 as in the paper; smaller for small, quick models.",
     test_head="""what the classifier reads of a res5 map larger than a

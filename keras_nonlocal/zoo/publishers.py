@@ -165,7 +165,7 @@ _ALL = (
     Publisher(
         "mmaction2", "mmaction2 1.x", stride_on="3x3", pool_padding="symmetric",
         time={"32x2": TimeAxis(2, (1, 2), (2, 2)), "8x8": _EIGHT_FRAMES},
-        nonlocal_block=dict(subsample_position="after", scale=False, output_bias=False),
+        nonlocal_block=dict(pool_position="after", scale=False, output_bias=False),
         normalization=Normalization("RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
         checkpoint_names=MmactionNames, test_head="global", protocol="mmaction2"),
 )

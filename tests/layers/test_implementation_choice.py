@@ -30,7 +30,7 @@ def _path_taken(monkeypatch, mode, shape, **kwargs):
             return _original(*args, **kw)
 
         monkeypatch.setattr(pairwise, name, spy)
-    layer = NonLocal3D(mode=mode, subsample=True, **kwargs)
+    layer = NonLocal3D(mode=mode, pool_size=2, **kwargs)
     layer.build(shape)
     # The backend's symbolic trace of `call` (the layer's own compute_output_spec
     # only infers the shape).

@@ -27,12 +27,12 @@ KERNEL_STD = {"gaussian": 0.25, "embedded_gaussian": 0.25, "dot_product": 0.05,
 TOLERANCE = {"mixed_float16": 1e-2, "mixed_bfloat16": 5e-2}
 
 
-def _pair(rank, mode, subsample, policy, input_std, kernel_std, rng, **kwargs):
+def _pair(rank, mode, pool_size, policy, input_std, kernel_std, rng, **kwargs):
     """The float32 block and the `policy` block with the same random weights
     (BN at unit scale, so the non-local term reaches the output), their
     outputs on one input, and the logits a dense float32 pass computes."""
     cls, shape = RANKS[rank]
-    reference = cls(mode=mode, subsample=subsample, **kwargs)
+    reference = cls(mode=mode, pool_size=pool_size, **kwargs)
     reference.build(shape)
     for w in reference.weights:
         name = w.path.rsplit("/", 1)[-1]
@@ -43,7 +43,7 @@ def _pair(rank, mode, subsample, policy, input_std, kernel_std, rng, **kwargs):
         else:
             value = rng.normal(0, kernel_std, w.shape)
         w.assign(value.astype("float32"))
-    mixed = cls(mode=mode, subsample=subsample, dtype=policy, **kwargs)
+    mixed = cls(mode=mode, pool_size=pool_size, dtype=policy, **kwargs)
     mixed.build(shape)
     mixed.set_weights(reference.get_weights())
     x = (rng.normal(size=shape) * input_std).astype("float32")
@@ -67,13 +67,13 @@ def _largest_logit(layer, x, mode):
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("subsample", [False, True])
+@pytest.mark.parametrize("pool_size", [None, 2])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_finite_wherever_float32_is_representable(rng, rank, mode, subsample, policy):
+def test_finite_wherever_float32_is_representable(rng, rank, mode, pool_size, policy):
     """The issue's case (kernels std 0.25), input std 25 so that the raw
     input's own logits (mode="gaussian") pass float16's range too."""
-    expected, got, logit = _pair(rank, mode, subsample, policy, 25.0, KERNEL_STD[mode], rng)
+    expected, got, logit = _pair(rank, mode, pool_size, policy, 25.0, KERNEL_STD[mode], rng)
     if mode in ("gaussian", "embedded_gaussian"):
         assert logit > FLOAT16_MAX, "the input must overflow float16 logits to test anything"
     representable = np.abs(expected) < FLOAT16_MAX / 2
@@ -83,13 +83,13 @@ def test_finite_wherever_float32_is_representable(rng, rank, mode, subsample, po
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("subsample", [False, True])
+@pytest.mark.parametrize("pool_size", [None, 2])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_close_to_float32_where_no_softmax_saturates(rng, rank, mode, subsample, policy):
+def test_close_to_float32_where_no_softmax_saturates(rng, rank, mode, pool_size, policy):
     """Inputs of std 0.5: scaled logits of order 1. Without the residual, the
     output is the block's own term, so its error is measured alone."""
-    expected, got, logit = _pair(rank, mode, subsample, policy, 0.5, 0.05, rng, residual=False)
+    expected, got, logit = _pair(rank, mode, pool_size, policy, 0.5, 0.05, rng, residual=False)
     assert logit / np.sqrt(128 if mode == "gaussian" else 64) < 5
     error = np.abs(got - expected).max() / np.abs(expected).max()
     assert error <= TOLERANCE[policy], error
@@ -98,12 +98,12 @@ def test_close_to_float32_where_no_softmax_saturates(rng, rank, mode, subsample,
 @pytest.mark.parametrize("scope", ["space", "time"])
 @pytest.mark.parametrize("mode", MODES)
 def test_scopes_under_float16(rng, mode, scope):
-    subsample = (1, 2, 2) if scope == "space" else (2, 1, 1)
-    expected, got, _ = _pair(3, mode, subsample, "mixed_float16", 25.0, KERNEL_STD[mode], rng,
+    pool_size = (1, 2, 2) if scope == "space" else (2, 1, 1)
+    expected, got, _ = _pair(3, mode, pool_size, "mixed_float16", 25.0, KERNEL_STD[mode], rng,
                              scope=scope)
     representable = np.abs(expected) < FLOAT16_MAX / 2
     assert np.isfinite(got[representable]).all()
-    expected, got, _ = _pair(3, mode, subsample, "mixed_float16", 0.5, 0.05, rng, scope=scope,
+    expected, got, _ = _pair(3, mode, pool_size, "mixed_float16", 0.5, 0.05, rng, scope=scope,
                              residual=False)
     assert np.abs(got - expected).max() <= 1e-2 * np.abs(expected).max()
 
@@ -118,10 +118,10 @@ class _Harness(testing.TestCase):
 TRAINABLE = {"gaussian": 6, "embedded_gaussian": 10, "dot_product": 10, "concatenation": 11}
 VARIANTS = [
     (1, {}), (2, {}), (3, {}),
-    (3, dict(subsample=False)),
-    (3, dict(subsample_position="after")),
+    (3, dict(pool_size=None)),
+    (3, dict(pool_position="after")),
     (3, dict(scope="space")),
-    (3, dict(scope="time", subsample=(2, 1, 1))),
+    (3, dict(scope="time", pool_size=(2, 1, 1))),
     (2, dict(use_bn=False)),
 ]
 

@@ -23,7 +23,7 @@ def test_new_block_is_identity(rng, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_permuting_positions_permutes_output(rng, mode):
     x = rng.normal(size=(2, 4, 5, 3, 8)).astype("float32")
-    layer = NonLocal3D(mode=mode, subsample=False)
+    layer = NonLocal3D(mode=mode, pool_size=None)
     layer.build(x.shape)
     randomize_weights(layer, rng)
     perm = rng.permutation(4 * 5 * 3)
@@ -41,7 +41,7 @@ def test_scope_reaches_exactly_the_right_positions(rng, mode, scope):
     or of its pixel track (time), and no others."""
     shape = (1, 4, 5, 6, 8)
     x = rng.normal(size=shape).astype("float32")
-    layer = NonLocal3D(mode=mode, scope=scope, subsample=False)
+    layer = NonLocal3D(mode=mode, scope=scope, pool_size=None)
     layer.build(shape)
     randomize_weights(layer, rng)
     t, h, w = 2, 3, 1
@@ -71,8 +71,8 @@ def _trained_layer(cls, shape, rng, **kwargs):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_config_round_trip(rng, mode):
-    layer = NonLocal3D(mode=mode, inner_channels=6, subsample=(1, 2, 2),
-                       subsample_position="after", scale=0.5, scope="space",
+    layer = NonLocal3D(mode=mode, inner_channels=6, pool_size=(1, 2, 2),
+                       pool_position="after", scale=0.5, scope="space",
                        kernel_regularizer="l2", bn_epsilon=1e-3, name="nl")
     config = layer.get_config()
     clone = NonLocal3D.from_config(config)
@@ -130,7 +130,7 @@ def test_attention_per_scope_symbolic_and_computed(rng):
     x = rng.normal(size=(2, 4, 6, 6, 8)).astype("float32")
     for scope, pool, shape in (("space", (1, 2, 2), (2, 4, 36, 9)),
                                ("time", (2, 1, 1), (2, 36, 4, 2))):
-        layer = NonLocal3D(scope=scope, subsample=pool)
+        layer = NonLocal3D(scope=scope, pool_size=pool)
         spec = layer.compute_output_spec(keras.KerasTensor(x.shape), return_attention_scores=True)
         assert spec[1].shape == shape
         layer.build(x.shape)
@@ -217,21 +217,47 @@ def test_mixed_precision_normalises_in_float32(rng):
     (dict(scope="channel"), "Received: scope='channel'"),
     (dict(inner_channels=0), "Received: inner_channels=0"),
     (dict(inner_channels=-3), "Received: inner_channels=-3"),
-    (dict(subsample=(2, 2)), r"Received: subsample=\(2, 2\)"),
-    (dict(subsample=(1, 2.0, 2)), r"Received: subsample=\(1, 2.0, 2\)"),
-    (dict(subsample="yes"), "Received: subsample='yes'"),
-    (dict(subsample_position="middle"), "Received: subsample_position='middle'"),
-    (dict(scope="space", subsample=(2, 2, 2)), "Received: scope='space'"),
-    (dict(subsample=-2), "Received: subsample=-2"),
+    (dict(pool_size=(2, 2)), r"Received: pool_size=\(2, 2\)"),
+    (dict(pool_size=(1, 2.0, 2)), r"Received: pool_size=\(1, 2.0, 2\)"),
+    (dict(pool_size="yes"), "Received: pool_size='yes'"),
+    (dict(pool_position="middle"), "Received: pool_position='middle'"),
+    (dict(scope="space", pool_size=(2, 2, 2)), "Received: scope='space'"),
+    (dict(pool_size=-2), "Received: pool_size=-2"),
     (dict(inner_channels=True), "Received: inner_channels=True"),
     (dict(max_attention_bytes=0), "Received: max_attention_bytes=0"),
-    (dict(scope="time"), "Received: subsample=True, scope='time'"),
+    (dict(scope="time"), "Received: pool_size=2, scope='time'"),
     (dict(implementation="flash"), "Received: implementation='flash'"),
     (dict(scale=-1.0), "Received: scale=-1.0"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         NonLocal3D(**kwargs)
+
+
+@pytest.mark.parametrize("old,new", [
+    (dict(subsample=True), dict(pool_size=2)),
+    (dict(subsample=False), dict(pool_size=None)),
+    (dict(subsample=(2, 2, 2), subsample_position="after"),
+     dict(pool_size=(2, 2, 2), pool_position="after")),
+])
+def test_the_old_argument_names_work_with_a_warning(rng, old, new):
+    """`subsample` / `subsample_position` (renamed `pool_size` /
+    `pool_position`): the same layer, a warning naming the new argument, and
+    a config saved under the old names loads."""
+    x = rng.normal(size=(2, 4, 6, 6, 8)).astype("float32")
+    expected = NonLocal3D(**new, name="nl")
+    expected.build(x.shape)
+    randomize_weights(expected, rng)
+    with pytest.warns(UserWarning, match="`subsample.*` is renamed `pool_"):
+        layer = NonLocal3D(**old, name="nl")
+    assert layer.get_config() == expected.get_config()
+    config = {k: v for k, v in expected.get_config().items()
+              if k not in ("pool_size", "pool_position")}
+    with pytest.warns(UserWarning, match="is renamed"):
+        loaded = NonLocal3D.from_config({**config, **old})
+    loaded.build(x.shape)
+    loaded.set_weights(expected.get_weights())
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(expected(x)))
 
 
 def test_scope_on_1d_and_2d_is_an_error():

@@ -46,11 +46,11 @@ def test_nonlocal3d_matches_reference(rng, mode, scope, pool, subsample):
     kwargs = dict(
         mode=mode,
         scope=scope,
-        subsample=pool or False,
-        subsample_position="after" if subsample == "after" else "before",
+        pool_size=pool,
+        pool_position="after" if subsample == "after" else "before",
     )
     layer = _build(NonLocal3D, x.shape, rng, **kwargs)
-    z_ref = _check(layer, x, mode, pool, kwargs["subsample_position"], scope)
+    z_ref = _check(layer, x, mode, pool, kwargs["pool_position"], scope)
     # The output without attention goes through the fast paths.
     for implementation, budget in PATHS:
         other = NonLocal3D(
@@ -74,10 +74,10 @@ def test_nonlocal1d_2d_match_reference(rng, mode, subsample, cls, shape, pool):
     x = rng.normal(size=shape).astype("float32")
     pool = None if subsample == "off" else pool
     position = "after" if subsample == "after" else "before"
-    layer = _build(cls, x.shape, rng, mode=mode, subsample=pool or False,
-                   subsample_position=position)
+    layer = _build(cls, x.shape, rng, mode=mode, pool_size=pool,
+                   pool_position=position)
     z_ref = _check(layer, x, mode, pool, position, None)
-    fast = cls(mode=mode, subsample=pool or False, subsample_position=position,
+    fast = cls(mode=mode, pool_size=pool, pool_position=position,
                implementation="chunked", max_attention_bytes=256)
     fast.build(x.shape)
     fast.set_weights(layer.get_weights())
@@ -94,7 +94,7 @@ def test_scale_option(rng, scale):
 def test_bn_off_and_no_residual(rng):
     x = rng.normal(size=(2, 9, 8)).astype("float32")
     layer = _build(NonLocal1D, x.shape, rng, use_bn=False, residual=False,
-                   subsample=False)
+                   pool_size=None)
     z_ref, _ = nonlocal_reference(x, reference_weights(layer), "embedded_gaussian",
                                   use_bn=False, residual=False)
     np.testing.assert_allclose(to_numpy(layer(x)), z_ref, atol=ATOL, rtol=RTOL)
@@ -131,7 +131,7 @@ def test_fast_path_gradients_match_dense_path(rng, mode, scope, pool):
     """All gradients (input and every weight) of the memory-bounded paths
     equal those of the dense N x N path."""
     x = rng.normal(size=(2, 4, 6, 6, 6)).astype("float32")
-    kwargs = dict(mode=mode, scope=scope, subsample=pool)
+    kwargs = dict(mode=mode, scope=scope, pool_size=pool)
     dense = _build(NonLocal3D, x.shape, rng, implementation="dense", **kwargs)
     fast = NonLocal3D(implementation="chunked", max_attention_bytes=1024, **kwargs)
     fast.build(x.shape)

@@ -62,7 +62,7 @@ def linear_elu_reference(x, w):
 
 
 def _layer(rng, shape, **kwargs):
-    layer = NonLocal2D(mode="test_linear_elu", subsample=False, use_bn=False, **kwargs)
+    layer = NonLocal2D(mode="test_linear_elu", pool_size=None, use_bn=False, **kwargs)
     layer.build(shape)
     randomize_weights(layer, rng)
     return layer
@@ -88,7 +88,7 @@ def test_the_map_free_path_has_the_gradients_of_the_map(rng):
     upstream = rng.normal(size=x.shape).astype("float32")
     grads = {}
     for name in ("dense", "chunked"):
-        layer = NonLocal1D(mode="test_linear_elu", subsample=False, use_bn=False,
+        layer = NonLocal1D(mode="test_linear_elu", pool_size=None, use_bn=False,
                            implementation=name)
         layer.build(x.shape)
         randomize_weights(layer, np.random.default_rng(7))
@@ -117,7 +117,7 @@ def test_the_four_modes_are_registered_functions(rng):
     for mode in MODES:
         function = get_pairwise(mode)
         assert isinstance(function, PairwiseFunction)
-        layer = NonLocal2D(mode=mode, subsample=False)
+        layer = NonLocal2D(mode=mode, pool_size=None)
         layer.build(x.shape)
         assert type(layer.pairwise_function) is type(function)
         assert layer.pairwise_function is not get_pairwise(mode)  # each block its own

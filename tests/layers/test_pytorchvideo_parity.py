@@ -48,7 +48,7 @@ def test_matches_pytorchvideo(rng, instantiation, pool_size):
 
     layer = NonLocal3D(
         mode=INSTANTIATIONS[instantiation], inner_channels=inner,
-        subsample=pool_size, subsample_position="before", scale=True,
+        pool_size=pool_size, pool_position="before", scale=True,
     )
     x_keras = np.transpose(x, (0, 2, 3, 4, 1))
     layer.build(x_keras.shape)

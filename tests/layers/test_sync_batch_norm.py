@@ -107,7 +107,7 @@ def test_serialises_and_runs_like_batch_normalization_without_a_strategy(rng):
 
     layer = SyncBatchNormalization(momentum=0.9, epsilon=1e-5)
     restored = SyncBatchNormalization.from_config(layer.get_config())
-    assert restored.synchronized and restored.momentum == 0.9
+    assert restored.get_config() == layer.get_config() and restored.momentum == 0.9
     x = rng.normal(size=(4, 3, 6)).astype("float32")
     reference = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
     np.testing.assert_allclose(np.asarray(layer(x, training=True)),

@@ -58,7 +58,7 @@ def test_a_zoo_model_is_a_classifier_holding_its_backbone():
     backbone = model.backbone
     assert isinstance(backbone, VideoResNetBackbone) and backbone.publisher == "mmaction2"
     assert backbone.architecture.num_nonlocal == 5
-    assert backbone.architecture.nonlocal_kwargs["subsample_position"] == "after"
+    assert backbone.architecture.nonlocal_kwargs["pool_position"] == "after"
     assert backbone.architecture.nonlocal_mode == "gaussian"
     # One flat network: the backbone's layers are the classifier's.
     assert model.get_layer("conv3_block2_nonlocal") is backbone.get_layer("conv3_block2_nonlocal")
