@@ -1,7 +1,9 @@
 """Test helpers shared by the test modules (backend-agnostic): references,
 gradients, the command line in a subprocess, the tiny training recipe."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,6 +134,40 @@ def backend_env(backend="tensorflow", **extra):
     if "XLA_FLAGS" in extra and os.environ.get("XLA_FLAGS"):
         env["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} {extra['XLA_FLAGS']}"
     return env
+
+
+# One process for many `keras-nonlocal` lines (each process start costs
+# seconds of imports): `main` is what the installed script runs, argv the
+# line's words; markers on both streams cut out each line's output.
+CLI_DRIVER = """
+import json, shlex, sys, traceback
+from keras_nonlocal.cli import main
+for line in json.loads(sys.argv[1]):
+    for stream in (sys.stdout, sys.stderr):
+        print(f">>> {line}", file=stream, flush=True)
+    try:
+        code = main(shlex.split(line, comments=True)[1:])
+    except SystemExit as exit:
+        code = exit.code
+    except Exception:
+        traceback.print_exc()
+        code = "an exception"
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+        print(f"<<< exit {code}", file=stream, flush=True)
+"""
+
+
+def run_cli_lines(lines, python=sys.executable, env=None, cwd=None, timeout=900):
+    """Runs the `keras-nonlocal ...` `lines` in one `python` process.
+    Returns `(done, results)`: the `CompletedProcess` and, per line run,
+    `(line, exit code as text, its stdout, its stderr)`."""
+    done = subprocess.run([python, "-c", CLI_DRIVER, json.dumps(list(lines))], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    pattern = r"^>>> (.*)\n((?:.*\n)*?)<<< exit (.*)$"
+    outs = re.findall(pattern, done.stdout, flags=re.M)
+    errs = {line: text for line, text, _ in re.findall(pattern, done.stderr, flags=re.M)}
+    return done, [(line, code, text, errs.get(line, "")) for line, text, code in outs]
 
 
 def run_cli(*args, backend="tensorflow", env=None, check=False, timeout=900):

@@ -17,6 +17,8 @@ import zipfile
 
 import pytest
 
+from helpers import run_cli_lines
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "keras_nonlocal")
 RECIPES = sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "zoo", "recipes"))
@@ -132,32 +134,43 @@ def _commands_on_a_jax_only_install(command, env, tmp_path):
         eval_crops=1, class_names=("a", "b", "c")))
     model.save(str(tmp_path / "tiny.keras"))
 
-    def run(*args):
-        return subprocess.run([command, *args], env=env, capture_output=True, text=True,
-                              timeout=900, cwd=str(tmp_path))
-
-    done = run("summary", "nl_i3d_r50", "--input", "8x224x224")
-    assert done.returncode == 0 and "nl_i3d_r50 at 8x224x224" in done.stdout, done.stderr[-2000:]
-    assert "35.40" in done.stdout  # the parameters (M), as on TensorFlow
-    done = run("predict", "tiny.keras", "video.mp4")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert sorted(p.split()[0] for p in done.stdout.split(": ", 1)[1].split(", ")) == ["a", "b", "c"]
-    done = run("visualize", "tiny.keras", "video.mp4", "--out", "pictures")
-    assert done.returncode == 0 and os.listdir(tmp_path / "pictures"), done.stderr[-2000:]
-    done = run("tour", "--quick")
-    assert done.returncode == 0, done.stderr[-2000:]
-    done = run("features", "tiny.keras", "video.mp4", "--out", "features", "--quiet")
-    assert done.returncode == 0, done.stderr[-2000:]
+    # The commands in one process of the venv's interpreter (its imports are
+    # seconds each), as `keras-nonlocal` runs them; the script itself ran above.
+    python = os.path.join(os.path.dirname(command), "python")
+    lines = ["keras-nonlocal summary nl_i3d_r50 --input 8x224x224",
+             "keras-nonlocal predict tiny.keras video.mp4",
+             "keras-nonlocal visualize tiny.keras video.mp4 --out pictures",
+             "keras-nonlocal tour --quick",
+             "keras-nonlocal features tiny.keras video.mp4 --out features --quiet",
+             "keras-nonlocal predict tiny.keras video.mp4 --timeline",
+             f"keras-nonlocal evaluate tiny.keras {tmp_path}",
+             "keras-nonlocal train demo_nl_c2d",
+             "keras-nonlocal export tiny.keras saved"]
+    done, results = run_cli_lines(lines, python=python, env=env, cwd=str(tmp_path))
+    assert [line for line, *_ in results] == lines, done.stdout[-2000:] + done.stderr[-3000:]
+    run = {}  # command (and --timeline) -> (exit code, stdout, stderr)
+    for line, code, out, err in results:
+        run[line.split()[1] + (" --timeline" if "--timeline" in line else "")] = (code, out, err)
+    code, out, err = run["summary"]
+    assert code == "0" and "nl_i3d_r50 at 8x224x224" in out, err[-2000:]
+    assert "35.40" in out  # the parameters (M), as on TensorFlow
+    code, out, err = run["predict"]
+    assert code == "0", err[-2000:]
+    assert sorted(p.split()[0] for p in out.split(": ", 1)[1].split(", ")) == ["a", "b", "c"]
+    code, out, err = run["visualize"]
+    assert code == "0" and os.listdir(tmp_path / "pictures"), err[-2000:]
+    assert run["tour"][0] == "0", run["tour"][2][-2000:]
+    code, out, err = run["features"]
+    assert code == "0", err[-2000:]
     import numpy as np
 
     assert np.load(tmp_path / "features" / "video.npy").shape == (2, 256)  # 20 frames, hop 8
-    done = run("predict", "tiny.keras", "video.mp4", "--timeline")
-    assert done.returncode == 0 and "2 windows" in done.stdout, done.stderr[-2000:]
-    for args, what in ((["evaluate", "tiny.keras", str(tmp_path)], "evaluate"),
-                       (["train", "demo_nl_c2d"], "training"),
-                       (["export", "tiny.keras", "saved"], "SavedModel export")):
-        done = run(*args)
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    code, out, err = run["predict --timeline"]
+    assert code == "0" and "2 windows" in out, err[-2000:]
+    for command_name, what in (("evaluate", "evaluate"), ("train", "training"),
+                               ("export", "SavedModel export")):
+        code, _, err = run[command_name]
+        lines = err.strip().splitlines()
+        assert code == "2" and len(lines) == 1, err[-2000:]
         assert lines[0].startswith(f"error: {what}") and "need TensorFlow: pip install " \
             "'keras-nonlocal[tensorflow]'" in lines[0], lines

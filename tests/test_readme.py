@@ -22,13 +22,10 @@
 
 import glob
 import importlib.metadata
-import json
 import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 import tomllib
 
 import pytest
@@ -37,6 +34,7 @@ import references
 import video_factory
 from helpers import backend_env
 from helpers import prefill_keras_cache
+from helpers import run_cli_lines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
@@ -278,31 +276,9 @@ def test_python_block(number, code, workdir, tmp_path, monkeypatch):
     exec(compile(code, f"README.md:{number}", "exec"), {"__name__": "__readme__"})
 
 
-# One process for every command (each start of a process costs seconds of
-# imports): `main` is what the installed script runs, argv the line's words.
-DRIVER = """
-import json, shlex, sys, traceback
-from keras_nonlocal.cli import main
-for line in json.loads(sys.argv[1]):
-    print(f">>> {line}", flush=True)
-    try:
-        code = main(shlex.split(line, comments=True)[1:])
-    except SystemExit as exit:
-        code = exit.code
-    except Exception:
-        traceback.print_exc()
-        code = "an exception"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    print(f"<<< exit {code}", flush=True)
-"""
-
-
 def test_command_lines(workdir, tmp_path):
     env = backend_env("tensorflow", KERAS_HOME=tmp_path / "keras_home")
-    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(CLI_LINES)], cwd=workdir,
-                          env=env, capture_output=True, text=True, timeout=900)
-    exits = re.findall(r"^>>> (.*)\n(?:.*\n)*?<<< exit (.*)$", done.stdout, flags=re.M)
-    failed = [(line, code) for line, code in exits if code != "0"]
-    assert [line for line, _ in exits] == CLI_LINES and not failed and done.returncode == 0, (
+    done, results = run_cli_lines(CLI_LINES, env=env, cwd=workdir)
+    failed = [(line, code) for line, code, _, _ in results if code != "0"]
+    assert [line for line, *_ in results] == CLI_LINES and not failed and done.returncode == 0, (
         f"{failed}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")

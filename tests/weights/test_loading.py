@@ -7,6 +7,9 @@ from helpers import to_numpy
 from keras_nonlocal import zoo
 
 SHAPE = (4, 32, 32, 3)
+# The loading logic, not the width, is the point: width-8 networks (the
+# layers and names of the full ones).
+WIDTH = 8
 
 
 def _randomize_nonlocal(model, rng):
@@ -16,40 +19,40 @@ def _randomize_nonlocal(model, rng):
 
 
 def test_weights_file_round_trip(tmp_path, rng):
-    model = zoo.nl_c2d_r50(classes=5, input_shape=SHAPE)
+    model = zoo.nl_c2d_r50(classes=5, base_width=WIDTH, input_shape=SHAPE)
     _randomize_nonlocal(model, rng)
     path = str(tmp_path / "nl.weights.h5")
     model.save_weights(path)
-    loaded = zoo.nl_c2d_r50(weights=path, classes=5, input_shape=SHAPE)
+    loaded = zoo.nl_c2d_r50(weights=path, classes=5, base_width=WIDTH, input_shape=SHAPE)
     x = rng.integers(0, 256, size=(1,) + SHAPE).astype("float32")
     np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
 
 
 def test_saved_video_model_is_copied_by_name(tmp_path, rng):
-    model = zoo.nl_i3d_r50(classes=5, input_shape=SHAPE)
+    model = zoo.nl_i3d_r50(classes=5, base_width=WIDTH, input_shape=SHAPE)
     _randomize_nonlocal(model, rng)
     path = str(tmp_path / "nl.keras")
     model.save(path)
     # the same architecture at another (variable) input size
-    loaded = zoo.nl_i3d_r50(weights=path, classes=5)
+    loaded = zoo.nl_i3d_r50(weights=path, classes=5, base_width=WIDTH)
     x = rng.integers(0, 256, size=(1,) + SHAPE).astype("float32")
     np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
 
 
 def test_saved_model_of_another_layout_names_the_layers(tmp_path):
     path = str(tmp_path / "c2d.keras")
-    zoo.c2d_r50(classes=5, input_shape=SHAPE).save(path)
+    zoo.c2d_r50(classes=5, base_width=WIDTH, input_shape=SHAPE).save(path)
     with pytest.raises(ValueError, match=r"(?s)conv3_block2_nonlocal: missing in c2d_r50"):
-        zoo.nl_c2d_r50(weights=path, classes=5, input_shape=SHAPE)
+        zoo.nl_c2d_r50(weights=path, classes=5, base_width=WIDTH, input_shape=SHAPE)
     with pytest.raises(ValueError, match=r"predictions: shapes"):
-        zoo.c2d_r50(weights=path, classes=7, input_shape=SHAPE)
+        zoo.c2d_r50(weights=path, classes=7, base_width=WIDTH, input_shape=SHAPE)
 
 
 def test_weights_file_of_another_model_fails_clearly(tmp_path):
     path = str(tmp_path / "c2d.weights.h5")
-    zoo.c2d_r50(classes=5, input_shape=SHAPE).save_weights(path)
+    zoo.c2d_r50(classes=5, base_width=WIDTH, input_shape=SHAPE).save_weights(path)
     with pytest.raises(ValueError, match="do not fit nl_c2d_r50"):
-        zoo.nl_c2d_r50(weights=path, classes=5, input_shape=SHAPE)
+        zoo.nl_c2d_r50(weights=path, classes=5, base_width=WIDTH, input_shape=SHAPE)
 
 
 def test_unknown_weights_file_type(tmp_path):
@@ -57,4 +60,4 @@ def test_unknown_weights_file_type(tmp_path):
     path.write_bytes(b"\0")
     with pytest.raises(ValueError, match="model.bin: neither a Caffe2 pickle nor a PyTorch "
                                          "checkpoint"):
-        zoo.c2d_r50(weights=str(path))
+        zoo.c2d_r50(weights=str(path), base_width=WIDTH)
