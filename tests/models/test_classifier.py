@@ -12,20 +12,26 @@ import numpy as np
 import pytest
 
 from helpers import to_numpy
+from keras_nonlocal import Clip
 from keras_nonlocal import VideoClassifier
 from keras_nonlocal import VideoResNetBackbone
 from keras_nonlocal import zoo
 from keras_nonlocal.models import Architecture
+from keras_nonlocal.models import video_resnet
 
 CLIP = dict(num_frames=4, frame_stride=2, crop_size=32, eval_short_side=32,
             class_names=("a", "b", "c"))
 
 
-def _model(**kwargs):
-    """A small NL-I3D in mmaction2's conventions: a publisher, block
-    arguments (`nonlocal_kwargs`), a test head, class names to carry."""
-    return zoo.nl_i3d_r50(base_width=8, classes=3, publisher="mmaction2", sampling="8x8",
-                          clip=CLIP, dropout=0.0, nonlocal_mode="gaussian", **kwargs)
+def _model():
+    """A small NL-I3D (ResNet-14, width 8: the round trips, not the depth,
+    are the point) in mmaction2's conventions: a publisher, block arguments
+    (`nonlocal_kwargs`), a test head, class names to carry."""
+    architecture = Architecture(depth=14, inflate="3x1x1", num_nonlocal=2, base_width=8,
+                                nonlocal_mode="gaussian",
+                                **zoo.PUBLISHERS["mmaction2"].architecture_args("8x8"))
+    return video_resnet(architecture, clip=Clip(**CLIP), classes=3, dropout=0.0,
+                        publisher="mmaction2")
 
 
 def _randomise(model, rng):
@@ -57,11 +63,11 @@ def test_a_zoo_model_is_a_classifier_holding_its_backbone():
     assert isinstance(model, VideoClassifier)
     backbone = model.backbone
     assert isinstance(backbone, VideoResNetBackbone) and backbone.publisher == "mmaction2"
-    assert backbone.architecture.num_nonlocal == 5
+    assert backbone.architecture.num_nonlocal == 2
     assert backbone.architecture.nonlocal_kwargs["pool_position"] == "after"
     assert backbone.architecture.nonlocal_mode == "gaussian"
     # One flat network: the backbone's layers are the classifier's.
-    assert model.get_layer("conv3_block2_nonlocal") is backbone.get_layer("conv3_block2_nonlocal")
+    assert model.get_layer("conv3_block1_nonlocal") is backbone.get_layer("conv3_block1_nonlocal")
     assert len(model.weights) == len(backbone.weights) + 2  # + the classifier's kernel and bias
     config = model.get_config()
     assert config["classes"] == 3 and config["backbone"]["config"]["publisher"] == "mmaction2"
@@ -69,7 +75,7 @@ def test_a_zoo_model_is_a_classifier_holding_its_backbone():
 
 
 def test_the_backbone_alone_and_pooled():
-    features = zoo.nl_i3d_r50(base_width=8, include_top=False, pooling="avg")
+    features = zoo.nl_c2d_r14(base_width=8, include_top=False, pooling="avg")
     assert type(features) is VideoResNetBackbone and features.output.shape == (None, 256)
     assert VideoResNetBackbone.from_config(features.get_config()).get_config() == \
         features.get_config()
@@ -87,7 +93,7 @@ def test_keras_file_round_trip(rng, tmp_path):
 
 
 def test_a_backbone_keras_file_round_trip(rng, tmp_path):
-    backbone = _randomise(zoo.i3d_r50(base_width=8, include_top=False, publisher="release",
+    backbone = _randomise(zoo.c2d_r14(base_width=8, include_top=False, publisher="release",
                                       sampling="8x8"), rng)
     path = str(tmp_path / "backbone.keras")
     backbone.save(path)
@@ -166,7 +172,7 @@ def test_bad_presets_say_what_is_wrong(rng, tmp_path):
     with pytest.raises(ValueError, match=r"Builder arguments apply to built-in preset names"):
         VideoClassifier.from_preset(folder, classes=10)
     backbone_folder = str(tmp_path / "backbone")
-    zoo.c2d_r50(base_width=8, include_top=False).save(backbone_folder, zipped=False)
+    zoo.c2d_r14(base_width=8, include_top=False).save(backbone_folder, zipped=False)
     with pytest.raises(ValueError, match="holds a VideoResNetBackbone, not a VideoClassifier"):
         VideoClassifier.from_preset(backbone_folder)
 
