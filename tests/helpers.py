@@ -54,7 +54,10 @@ def reference_weights(layer):
             )
     if getattr(layer, "concat_project", None) is not None:
         w["concat_w"] = to_numpy(layer.concat_project.kernel)[:, 0]
-    if layer.use_bn:
+    if layer.normalization == "affine":
+        w["scale"] = to_numpy(layer.bn.scale)
+        w["bias"] = to_numpy(layer.bn.bias)
+    if layer.normalization == "batch_norm":
         w["gamma"] = to_numpy(layer.bn.gamma)
         w["beta"] = to_numpy(layer.bn.beta)
         w["mean"] = to_numpy(layer.bn.moving_mean)

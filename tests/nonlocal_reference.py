@@ -48,14 +48,16 @@ def allowed_pairs(positions, pooled, scope):
 
 
 def nonlocal_reference(x, w, mode, pool=None, position="before", scale=True,
-                       scope=None, use_bn=True, residual=True, bn_epsilon=1e-5):
+                       scope=None, normalization="batch_norm", residual=True,
+                       bn_epsilon=1e-5):
     """The block's output and its normalised pairwise weights, in float64.
 
     Args:
         x: (B, *positions, C) input.
         w: dict of arrays: theta/phi/g/out kernels and biases (`theta_w`,
             `theta_b`, ...), `concat_w` (2d,) for concatenation, and
-            `gamma`, `beta`, `mean`, `var` for the BN.
+            `gamma`, `beta`, `mean`, `var` for the BN, `scale` and `bias`
+            for `normalization="affine"`.
     Returns:
         z (B, *positions, C) and the weights as a (B, N, N') array that is
         zero outside the scope.
@@ -104,8 +106,10 @@ def nonlocal_reference(x, w, mode, pool=None, position="before", scale=True,
     y = weights @ g
     y = y.reshape((batch,) + tuple(positions) + (g.shape[-1],))
     z = lin(y, "out")
-    if use_bn:
+    if normalization == "batch_norm":
         z = (z - w["mean"]) / np.sqrt(w["var"] + bn_epsilon) * w["gamma"] + w["beta"]
+    elif normalization == "affine":
+        z = z * w["scale"] + w["bias"]
     if residual:
         z = z + x
     return z, weights

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_nonlocal.layers import implementation
+from keras_nonlocal.layers.affine import Affine
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.pairwise import default_scale
 from keras_nonlocal.layers.pairwise_function import BUILTIN_MODES
@@ -19,7 +20,9 @@ MODES = BUILTIN_MODES  # the paper's four; `register_pairwise` adds others
 SCOPES = ("spacetime", "space", "time")
 POOL_POSITIONS = ("before", "after")
 # Renamed arguments, accepted with a warning for this release (old configs too).
-RENAMED_ARGUMENTS = {"subsample": "pool_size", "subsample_position": "pool_position"}
+RENAMED_ARGUMENTS = {"subsample": "pool_size", "subsample_position": "pool_position",
+                     "use_bn": "normalization"}
+NORMALIZATIONS = ("batch_norm", "affine", None)
 IMPLEMENTATIONS = implementation.IMPLEMENTATIONS
 
 
@@ -61,9 +64,17 @@ class NonLocalBase(keras.layers.Layer):
         scope: NonLocal3D only: `"spacetime"` (default, j over all
             positions), `"space"` (j in the same frame) or `"time"` (j at the
             same spatial position), the paper's Table 2d.
-        use_bn: BatchNormalization after W_z with gamma initialised to zero,
-            so a new block is the identity. When `False`, W_z is initialised
-            to zero instead, with the same effect.
+        frames_per_group: NonLocal3D with scope `"spacetime"` only: attend
+            within consecutive groups of this many frames (frames 0..g-1,
+            g..2g-1, ...; the time axis must divide), as the res3 blocks of
+            the release's long-clip and LFB networks do (groups of 4, to
+            bound the memory of long clips). `None` (default): one group.
+        normalization: what follows W_z, initialised so that a new block is
+            the identity: `"batch_norm"` (default; gamma starts at zero),
+            `"affine"` (`Affine`, a batch norm with frozen statistics, as the
+            LFB networks have; its scale starts at zero) or `None` (nothing;
+            W_z starts at zero, as the release's long-clip networks have).
+            (Formerly `use_bn`: `True` is `"batch_norm"`, `False` None.)
         residual: add the input to the output (Eq. 6). Default `True`.
         use_bias: biases on the theta, phi, g and W_z projections.
         output_bias: a bias on W_z (when `use_bias`). `True` as the original
@@ -115,8 +126,10 @@ class NonLocalBase(keras.layers.Layer):
             `(batch, N, N')` with `N` the number of positions and `N'` the
             number of (subsampled) key positions, flattened in row-major
             order; for NonLocal3D with `scope="space"` it is
-            `(batch, T, H*W, H'*W')` and with `scope="time"`
-            `(batch, H*W, T, T')`. Building it costs `O(N N')` memory.
+            `(batch, T, H*W, H'*W')`, with `scope="time"`
+            `(batch, H*W, T, T')` and with `frames_per_group=g`
+            `(batch, T/g, g*H*W, g*H'*W')`. Building it costs `O(N N')`
+            memory.
 
     Returns:
         A tensor of the input's shape, or `(output, attention)`.
@@ -131,7 +144,8 @@ class NonLocalBase(keras.layers.Layer):
         pool_position="before",
         scale=True,
         scope=None,
-        use_bn=True,
+        frames_per_group=None,
+        normalization="batch_norm",
         residual=True,
         use_bias=True,
         output_bias=True,
@@ -149,9 +163,9 @@ class NonLocalBase(keras.layers.Layer):
         fused_bn=False,
         **kwargs,
     ):
-        renamed = _renamed_arguments(kwargs, pool_size, pool_position)
+        renamed = _renamed_arguments(kwargs, pool_size, pool_position, normalization)
         super().__init__(**kwargs)
-        pool_size, pool_position = renamed
+        pool_size, pool_position, normalization = renamed
         self.rank = rank
         self.pairwise_function = get_pairwise(mode)
         self.mode = mode
@@ -161,10 +175,15 @@ class NonLocalBase(keras.layers.Layer):
                 "`scope` is only meaningful for NonLocal3D (space, time or spacetime); a "
                 f"{rank}D input has one kind of position. Received: scope={scope!r}")
         self.scope = check_choice("scope", scope or "spacetime", SCOPES) if rank == 3 else None
+        self.frames_per_group = _positive("frames_per_group", frames_per_group, int)
+        if frames_per_group is not None and self.scope != "spacetime":
+            raise ValueError(
+                "`frames_per_group` groups the frames of a NonLocal3D with scope='spacetime'. "
+                f"Received: frames_per_group={frames_per_group!r}, scope={self.scope!r}")
         self.pool_size = _pool_size(pool_size, rank, self.scope)
         self.pool_position = check_choice("pool_position", pool_position, POOL_POSITIONS)
         self.scale = scale if isinstance(scale, bool) else _positive("scale", scale, float)
-        self.use_bn = bool(use_bn)
+        self.normalization = check_choice("normalization", normalization, NORMALIZATIONS)
         self.residual = bool(residual)
         self.use_bias = bool(use_bias)
         self.output_bias = bool(output_bias)
@@ -215,6 +234,7 @@ class NonLocalBase(keras.layers.Layer):
             raise ValueError(f"{self.__class__.__name__} needs a known channel dimension (the "
                              f"last axis). Received: input_shape={input_shape}")
         _check_pool_fits(self.pool_size, input_shape)
+        _check_groups_fit(self.frames_per_group, input_shape)
         self.input_spec = keras.InputSpec(ndim=self.rank + 2, axes={-1: channels})
         inner = self.inner_width(channels)
         self.input_channels = channels
@@ -225,19 +245,27 @@ class NonLocalBase(keras.layers.Layer):
                 setattr(self, name, self.projection(inner, name, channels))
         self.pairwise_function.build(self, inner)
         out_options = dict(use_bias=self.use_bias and self.output_bias)
-        if not self.use_bn:
+        if self.normalization is None:
             out_options["kernel_initializer"] = "zeros"
         if not self.pairwise_function.bounded_by_values and \
                 self.dtype_policy.variable_dtype == "float32":
             # No softmax bounds y by the values g here: W_z takes it in float32.
             out_options["dtype"] = "float32"
         self.out = self.projection(channels, "out", inner, **out_options)
-        if self.use_bn:
-            bn = (SyncBatchNormalization if self.synchronized_bn else
-                  FusedBatchNormalization if self.fused_bn else keras.layers.BatchNormalization)
-            self.bn = bn(axis=-1, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
-                         gamma_initializer="zeros", name="bn", dtype=self.dtype_policy)
+        self.bn = self._normalization_layer()
+        if self.bn is not None:
             self.bn.build(input_shape)
+
+    def _normalization_layer(self):
+        """The layer after W_z (`normalization`), starting at zero, or None."""
+        if self.normalization == "affine":
+            return Affine(scale_initializer="zeros", name="bn", dtype=self.dtype_policy)
+        if self.normalization is None:
+            return None
+        bn = (SyncBatchNormalization if self.synchronized_bn else
+              FusedBatchNormalization if self.fused_bn else keras.layers.BatchNormalization)
+        return bn(axis=-1, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
+                  gamma_initializer="zeros", name="bn", dtype=self.dtype_policy)
 
     def projection(self, units, name, in_depth, **overrides):
         """A built `keras.layers.Dense` of the block (theta, phi, g, W_z, or a
@@ -261,7 +289,20 @@ class NonLocalBase(keras.layers.Layer):
     # ------------------------------------------------------------------- call
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        x = inputs
+        if self.frames_per_group is None:
+            return self._block(inputs, training, return_attention_scores)
+        shape = ops.shape(inputs)  # (B, T, H, W, C) -> (B * T / g, g, H, W, C)
+        grouped = ops.reshape(inputs, (-1, self.frames_per_group) + tuple(shape[2:]))
+        out = self._block(grouped, training, return_attention_scores)
+        z, attention = out if return_attention_scores else (out, None)
+        z = ops.reshape(z, shape)
+        if not return_attention_scores:
+            return z
+        groups = shape[1] // self.frames_per_group
+        return z, ops.reshape(attention, (-1, groups) + tuple(ops.shape(attention)[1:]))
+
+    def _block(self, x, training, return_attention_scores):
+        """The block on `x` (for grouped frames, each group a batch row)."""
         keys_source = x
         if self.pool_size is not None and self.pool_position == "before":
             keys_source = self._pool(x)
@@ -282,8 +323,8 @@ class NonLocalBase(keras.layers.Layer):
         y_flat = ops.cast(y_flat, self.out.compute_dtype)
         y = self._from_sequences(y_flat, ops.shape(v), ops.shape(x))
         z = ops.cast(_project(self.out, y), self.compute_dtype)
-        if self.use_bn:
-            z = self.bn(z, training=training)
+        if self.normalization is not None:
+            z = self.bn(z, training=training) if self.normalization == "batch_norm" else self.bn(z)
         if self.residual:
             z = z + x
         if return_attention_scores:
@@ -352,6 +393,10 @@ class NonLocalBase(keras.layers.Layer):
         return output, keras.KerasTensor(self._attention_shape(shape), dtype="float32")
 
     def _attention_shape(self, shape):
+        if self.frames_per_group is not None:
+            group = (self.frames_per_group,) + tuple(shape[2:-1])
+            groups = None if shape[1] is None else shape[1] // self.frames_per_group
+            return (shape[0], groups, _prod(group), _prod(self.key_grid(group)))
         positions, keys = shape[1:-1], self.key_grid(shape[1:-1])
         if self.scope == "space":
             return (shape[0], positions[0], _prod(positions[1:]), _prod(keys[1:]))
@@ -367,7 +412,7 @@ class NonLocalBase(keras.layers.Layer):
             pool_size=self.pool_size,
             pool_position=self.pool_position,
             scale=self.scale,
-            use_bn=self.use_bn,
+            normalization=self.normalization,
             residual=self.residual,
             use_bias=self.use_bias,
             output_bias=self.output_bias,
@@ -385,7 +430,7 @@ class NonLocalBase(keras.layers.Layer):
             fused_bn=self.fused_bn,
         )
         if self.rank == 3:
-            config["scope"] = self.scope
+            config.update(scope=self.scope, frames_per_group=self.frames_per_group)
         return config
 
 
@@ -452,7 +497,7 @@ def _signature(rank):
     base = inspect.signature(NonLocalBase.__init__)
     parameters = []
     for name, parameter in base.parameters.items():
-        if name == "rank" or (name == "scope" and rank != 3):
+        if name == "rank" or (name in ("scope", "frames_per_group") and rank != 3):
             continue
         parameters.append(parameter.replace(default="spacetime") if name == "scope" else parameter)
     return base.replace(parameters=parameters)
@@ -465,15 +510,17 @@ for _rank, _layer in ((1, NonLocal1D), (2, NonLocal2D), (3, NonLocal3D)):
 # ---------------------------------------------------------------- helpers
 
 
-def _renamed_arguments(kwargs, pool_size, pool_position):
-    """`(pool_size, pool_position)`, taken from the old names `subsample` /
-    `subsample_position` when `kwargs` holds them (popped, with a warning)."""
+def _renamed_arguments(kwargs, pool_size, pool_position, normalization):
+    """`(pool_size, pool_position, normalization)`, taken from the old names
+    (`RENAMED_ARGUMENTS`) when `kwargs` holds them (popped, with a warning)."""
     old = {key: kwargs.pop(key) for key in RENAMED_ARGUMENTS if key in kwargs}
     new = apply_renames(old, "NonLocal block", RENAMED_ARGUMENTS)
     if "pool_size" in new:
         value = new["pool_size"]
         pool_size = 2 if value is True else None if value is False else value
-    return pool_size, new.get("pool_position", pool_position)
+    if "normalization" in new:
+        normalization = "batch_norm" if new["normalization"] else None
+    return pool_size, new.get("pool_position", pool_position), normalization
 
 
 def _pool_size(pool_size, rank, scope):
@@ -519,6 +566,15 @@ def _positive(name, value, kind):
                               or value <= 0):
         raise ValueError(f"`{name}` must be a positive {kind.__name__}. Received: {name}={value!r}")
     return value
+
+
+def _check_groups_fit(frames_per_group, input_shape):
+    frames = input_shape[1]
+    if frames_per_group is not None and frames is not None and frames % frames_per_group:
+        raise ValueError(
+            f"The {frames} frames of the input do not split into groups of "
+            f"{frames_per_group}. Received: input_shape={input_shape}, "
+            f"frames_per_group={frames_per_group}")
 
 
 def _check_pool_fits(pool_size, input_shape):

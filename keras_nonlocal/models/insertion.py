@@ -6,14 +6,13 @@ block after each named layer. A block's BN starts at gamma = 0, so the new
 model computes what the old one did until it is trained.
 """
 
-import difflib
-
 import keras
 
 from keras_nonlocal import keras_private
 from keras_nonlocal.layers.nonlocal_block import NonLocal1D
 from keras_nonlocal.layers.nonlocal_block import NonLocal2D
 from keras_nonlocal.layers.nonlocal_block import NonLocal3D
+from keras_nonlocal.settings import did_you_mean
 
 BLOCKS = {3: NonLocal1D, 4: NonLocal2D, 5: NonLocal3D}
 
@@ -44,9 +43,8 @@ def _check(model, names):
     layers = {layer.name: layer for layer in model.layers}
     for name in names:
         if name not in layers:
-            close = difflib.get_close_matches(name, list(layers), n=3)
-            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise ValueError(f"{model.name} has no layer {name!r}.{hint} Received: after={name!r}")
+            raise ValueError(f"{model.name} has no layer {name!r}.{did_you_mean(name, layers)} "
+                             f"Received: after={name!r}")
         layer = layers[name]
         calls = _calls(model, layer)
         if calls > 1:

@@ -15,6 +15,7 @@ import keras
 
 from keras_nonlocal.layers import NonLocal3D
 from keras_nonlocal.layers import WindowAveragePooling3D
+from keras_nonlocal.layers.affine import Affine
 from keras_nonlocal.layers.preprocessing import VideoPreprocessing
 from keras_nonlocal.layers.fused_batch_norm import FusedBatchNormalization
 from keras_nonlocal.layers.sync_batch_norm import SyncBatchNormalization
@@ -106,7 +107,14 @@ class Architecture:
             places them (`NONLOCAL_POSITIONS`); 0, 1 or 2 at depth 14.
         nonlocal_mode: the blocks' pairwise function.
         nonlocal_kwargs: further `NonLocal3D` arguments (e.g. `scope`,
-            `pool_position`, `scale`).
+            `pool_position`, `scale`, `normalization`).
+        nonlocal_stage_kwargs: `NonLocal3D` arguments of one stage's blocks
+            over `nonlocal_kwargs`, by stage (`{"res3": {"frames_per_group":
+            4}}`: the release's long-clip and LFB networks attend within
+            groups of 4 frames in res3, globally in res4).
+        normalization: `"batch_norm"` (default) or `"affine"`: every batch
+            norm of the trunk an `Affine` (frozen statistics; the release's
+            long-clip and LFB networks, `freeze_batch_norm`).
         conv1_temporal_kernel: defaults to 1 for C2D and 5 for I3D.
         conv1_temporal_stride: 2 in the 32-frame models, 1 in 8-frame ones.
         pool1_temporal: `(kernel, stride)` of pool1 in time: (3, 2) in the
@@ -141,6 +149,8 @@ class Architecture:
     num_nonlocal: int = 0
     nonlocal_mode: str = "embedded_gaussian"
     nonlocal_kwargs: dict = None
+    nonlocal_stage_kwargs: dict = None
+    normalization: str = "batch_norm"
     conv1_temporal_kernel: int = None
     conv1_temporal_stride: int = 2
     pool1_temporal: tuple = (3, 2)
@@ -154,13 +164,19 @@ class Architecture:
     def __post_init__(self):
         choices = dict(depth=tuple(STAGE_BLOCKS), inflate=(None, "3x1x1", "3x3x3"),
                        test_head=TEST_HEADS, pool_padding=("symmetric", "valid"),
-                       stride_on=("1x1", "3x3"), padding=("symmetric", "same"))
+                       stride_on=("1x1", "3x3"), padding=("symmetric", "same"),
+                       normalization=("batch_norm", "affine"))
         for key, allowed in choices.items():
             check_choice(key, getattr(self, key), allowed)
         nonlocal_after(self.depth, self.num_nonlocal)  # a count this depth places
         if not isinstance(self.base_width, int) or self.base_width < 1:
             raise ValueError(f"`base_width` must be a positive int. Received: base_width={self.base_width!r}")
         object.__setattr__(self, "nonlocal_kwargs", dict(self.nonlocal_kwargs or {}))
+        stages = {key: dict(value) for key, value in (self.nonlocal_stage_kwargs or {}).items()}
+        if not set(stages) <= {"res3", "res4"}:
+            raise ValueError("`nonlocal_stage_kwargs` holds the blocks' arguments of stages "
+                             f"res3 and res4. Received: nonlocal_stage_kwargs={stages!r}")
+        object.__setattr__(self, "nonlocal_stage_kwargs", stages)
         for key in ("pool1_temporal", "pool2_temporal"):
             value = getattr(self, key)
             if value is not None:
@@ -203,7 +219,8 @@ def resnet_trunk(inputs, architecture, clip=None, include_preprocessing=True,
         The res5 map `(batch, T', H', W', 8 x 4 x base_width)`.
     """
     arch = architecture
-    builder = _Builder(arch.padding, arch.pool_padding, synchronized_bn, dtype)
+    builder = _Builder(arch.padding, arch.pool_padding, synchronized_bn, dtype,
+                       arch.normalization)
     x = VideoPreprocessing(clip, normalize=include_preprocessing, name="preprocessing")(inputs)
     base = arch.base_width
     kt = arch.conv1_temporal_kernel or (5 if arch.inflate else 1)
@@ -228,7 +245,9 @@ def resnet_trunk(inputs, architecture, clip=None, include_preprocessing=True,
                 inflate=arch.inflate if (arch.inflate and pattern[stage][b]) else None,
                 stride_on=arch.stride_on, name=name)
             if f"{name}_out" in nonlocal_at:
-                x = NonLocal3D(**nl_kwargs, name=block_name(f"{name}_out"))(x)
+                stage_kwargs = arch.nonlocal_stage_kwargs.get(f"res{stage + 2}", {})
+                x = NonLocal3D(**{**nl_kwargs, **stage_kwargs},
+                               name=block_name(f"{name}_out"))(x)
         if stage == 0 and arch.pool2_temporal is not None:
             k2, s2 = arch.pool2_temporal
             x = builder.max_pool(x, (k2, 1, 1), (s2, 1, 1), "pool2_pool")
@@ -291,11 +310,13 @@ def global_pool(x, pooling, name=None):
 class _Builder:
     """Conv / BN / pool helpers that apply the chosen padding convention."""
 
-    def __init__(self, padding, pool_padding="symmetric", synchronized_bn=False, dtype=None):
+    def __init__(self, padding, pool_padding="symmetric", synchronized_bn=False, dtype=None,
+                 normalization="batch_norm"):
         self.padding = padding
         self.pool_padding = pool_padding
         self.synchronized_bn = synchronized_bn
         self.dtype = dtype
+        self.normalization = normalization
 
     def _pad(self, x, kernel, strides, name):
         """Explicit symmetric zero padding for strided ops; returns the Keras padding."""
@@ -315,6 +336,9 @@ class _Builder:
         )(x)
 
     def bn(self, x, name, zero_gamma=False):
+        if self.normalization == "affine":
+            return Affine(scale_initializer="zeros" if zero_gamma else "ones", name=name,
+                          dtype=self.dtype)(x)
         layer = SyncBatchNormalization if self.synchronized_bn else FusedBatchNormalization
         return layer(
             epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,

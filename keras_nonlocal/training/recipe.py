@@ -71,6 +71,9 @@ class Recipe:
     mixed_precision: str = "float32"  # "float32", "bfloat16", "float16"
     synchronized_bn: bool = False  # BN statistics over all replicas
     freeze_bn: bool = False  # BN in inference mode, statistics and scale/offset fixed
+    # every BN an Affine: statistics folded in and fixed, scale and bias trained
+    # (the paper's long-clip fine-tuning; models.freeze_batch_norm)
+    affine_bn: bool = False
     # running
     # TensorFlow: "auto", "default", "mirrored", "multiworker", "tpu"; JAX: "auto",
     # "default", "data_parallel", "model_parallel", "multihost" (training/distribution.py)

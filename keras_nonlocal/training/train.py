@@ -24,6 +24,7 @@ from keras_nonlocal import data
 from keras_nonlocal import keras_private
 from keras_nonlocal import zoo
 from keras_nonlocal.extras import require_tensorflow
+from keras_nonlocal.models import freeze_batch_norm
 from keras_nonlocal.optimizers import PaperSGD
 from keras_nonlocal.optimizers import WarmupCosineDecay
 from keras_nonlocal.training import distribution
@@ -127,6 +128,11 @@ def build_model(recipe, class_names):
                   base_width=recipe.base_width, synchronized_bn=recipe.synchronized_bn,
                   clip=dict(recipe.clip_changes(), class_names=tuple(class_names)))
     model = zoo.build(recipe.model, weights=recipe.weights, **kwargs)
+    if recipe.affine_bn and recipe.freeze_bn:
+        raise ValueError("affine_bn trains the frozen batch norms' scale and bias, freeze_bn "
+                         "fixes them: set one. Received: affine_bn=True, freeze_bn=True")
+    if recipe.affine_bn:
+        model = freeze_batch_norm(model)
     if recipe.freeze_bn:
         for layer in keras_private.all_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):

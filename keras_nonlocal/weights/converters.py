@@ -17,6 +17,7 @@ import re
 import keras
 import numpy as np
 
+from keras_nonlocal.layers.affine import Affine
 from keras_nonlocal.layers.nonlocal_block import NonLocalBase
 
 BN_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -236,10 +237,13 @@ def targets(model, names):
             if getattr(layer, "concat_project", None) is not None:
                 raise ValueError(f"{layer.name}: no published checkpoint has concatenation "
                                  f"blocks. Received: mode='concatenation'")
-            if layer.use_bn:
+            if layer.normalization == "batch_norm":
                 for param in BN_PARAMS:
                     found.append((getattr(layer.bn, param),
                                   names.nonlocal_bn(stage, block, param), _same))
+            elif layer.normalization == "affine":  # a frozen BN: its scale and bias
+                for weight, param in ((layer.bn.scale, "gamma"), (layer.bn.bias, "beta")):
+                    found.append((weight, names.nonlocal_bn(stage, block, param), _same))
             continue
         if layer.name == "predictions":
             found.append((layer.kernel, names.fc("kernel"), _transpose))
@@ -255,6 +259,9 @@ def targets(model, names):
                              f"checkpoints. Received: {layer.name}")
         if kind == "conv":
             found.append((layer.kernel, names.conv(stage, block, j), _conv_kernel))
+        elif isinstance(layer, Affine):  # a frozen BN: the file's scale and bias
+            for weight, param in ((layer.scale, "gamma"), (layer.bias, "beta")):
+                found.append((weight, names.bn(stage, block, j, param), _same))
         else:
             for param in BN_PARAMS:
                 found.append((getattr(layer, param), names.bn(stage, block, j, param), _same))

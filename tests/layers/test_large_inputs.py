@@ -25,7 +25,7 @@ x = np.random.default_rng(0).normal(size=(1, 32, 56, 56, 256)).astype("float32")
 inputs = keras.Input(x.shape[1:])
 # No BN: the training step's forward pass is then the inference one, whose
 # loss can be computed before the step.
-block = NonLocal3D(mode=mode, pool_size=None, use_bn=False, kernel_initializer="glorot_uniform")
+block = NonLocal3D(mode=mode, pool_size=None, normalization=None, kernel_initializer="glorot_uniform")
 h = block(inputs)
 outputs = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling3D()(h * h))
 model = keras.Model(inputs, outputs)

@@ -122,7 +122,7 @@ VARIANTS = [
     (3, dict(pool_position="after")),
     (3, dict(scope="space")),
     (3, dict(scope="time", pool_size=(2, 1, 1))),
-    (2, dict(use_bn=False)),
+    (2, dict(normalization=None)),
 ]
 
 
@@ -134,7 +134,7 @@ def test_keras_layer_harness(mode, rank, kwargs):
     PyTorch's CPU, which Keras skips) the mixed_float16 check."""
     cls, shape = RANKS[rank]
     shape = shape[:-1] + (8,)
-    bn = kwargs.get("use_bn", True)
+    bn = kwargs.get("normalization", "batch_norm") is not None
     _Harness().run_layer_test(
         cls, init_kwargs=dict(mode=mode, **kwargs), input_shape=shape,
         expected_output_shape=shape,

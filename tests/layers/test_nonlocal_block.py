@@ -17,7 +17,7 @@ def test_new_block_is_identity(rng, mode):
                        (NonLocal3D, (2, 3, 6, 6, 8))]:
         x = rng.normal(size=shape).astype("float32")
         np.testing.assert_array_equal(to_numpy(cls(mode=mode)(x)), x)
-        np.testing.assert_array_equal(to_numpy(cls(mode=mode, use_bn=False)(x)), x)
+        np.testing.assert_array_equal(to_numpy(cls(mode=mode, normalization=None)(x)), x)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -189,7 +189,7 @@ def test_bn_uses_batch_statistics_in_training_and_moving_ones_in_inference(rng):
                                nonlocal_reference(x, w, "embedded_gaussian", pool=(1, 2, 2),
                                                   residual=False)[0], atol=2e-5, rtol=2e-4)
     wz_y = nonlocal_reference(x, w, "embedded_gaussian", pool=(1, 2, 2), residual=False,
-                              use_bn=False)[0]  # W_z y, before the BN
+                              normalization=None)[0]  # W_z y, before the BN
     axes = (0, 1, 2, 3)
     expected = (wz_y - wz_y.mean(axes)) / np.sqrt(wz_y.var(axes) + 1e-5) * w["gamma"] + w["beta"]
     np.testing.assert_allclose(to_numpy(layer(x, training=True)), expected, atol=1e-4, rtol=1e-3)
@@ -280,3 +280,81 @@ def test_bad_input_shapes():
         NonLocal3D()(np.zeros((1, 4, 1, 8, 4), "float32"))
     with pytest.raises(ValueError, match=r"expected ndim=3, found ndim=2"):
         NonLocal1D()(np.zeros((4, 8), "float32"))
+
+
+# ------------------------------------------------ normalization and frame groups
+
+
+@pytest.mark.parametrize("normalization", ["affine", None])
+def test_other_normalizations_against_the_reference(rng, normalization, tmp_path):
+    """`"affine"` (a frozen BN: z * scale + bias) and `None` (W_z alone):
+    identity at creation, the reference's function with random weights, the
+    same in training and inference, and a `.keras` round trip."""
+    x = rng.normal(size=(2, 4, 6, 6, 8)).astype("float32")
+    layer = NonLocal3D(normalization=normalization, pool_size=(1, 2, 2))
+    np.testing.assert_array_equal(to_numpy(layer(x)), x)
+    randomize_weights(layer, rng)
+    expected = nonlocal_reference(x, reference_weights(layer), "embedded_gaussian",
+                                  pool=(1, 2, 2), normalization=normalization)[0]
+    for training in (True, False):
+        np.testing.assert_allclose(to_numpy(layer(x, training=training)), expected,
+                                   atol=2e-5, rtol=2e-4)
+    assert not layer.non_trainable_weights  # no statistics
+    inputs = keras.Input(x.shape[1:])
+    path = str(tmp_path / "block.keras")
+    keras.Model(inputs, layer(inputs)).save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(layer(x)))
+
+
+def test_use_bn_is_normalization_with_a_warning():
+    with pytest.warns(UserWarning, match="`use_bn` is renamed `normalization`"):
+        assert NonLocal3D(use_bn=False).normalization is None
+    with pytest.warns(UserWarning, match="`use_bn` is renamed `normalization`"):
+        assert NonLocal3D(use_bn=True).normalization == "batch_norm"
+
+
+def test_frame_groups_attend_within_their_frames(rng):
+    """frames_per_group=4 on 8 frames: each group of 4 consecutive frames is
+    its own non-local block (the reference on the frames sliced out), and
+    a change confined to frames 4-7 leaves frames 0-3 untouched (groups
+    taken along another axis, interleaved, or of another size fail both).
+    Without groups the change reaches frames 0-3."""
+    x = rng.normal(size=(2, 8, 4, 4, 8)).astype("float32")
+    layer = NonLocal3D(frames_per_group=4, pool_size=(1, 2, 2))
+    layer.build(x.shape)
+    randomize_weights(layer, rng)
+    w = reference_weights(layer)
+    out, attention = layer(x, training=False, return_attention_scores=True)
+    out = to_numpy(out)
+    for start in (0, 4):
+        part = x[:, start:start + 4]
+        expected, weights = nonlocal_reference(part, w, "embedded_gaussian", pool=(1, 2, 2))
+        np.testing.assert_allclose(out[:, start:start + 4], expected, atol=2e-5, rtol=2e-4)
+        np.testing.assert_allclose(to_numpy(attention)[:, start // 4], weights, atol=1e-6)
+    assert attention.shape == (2, 2, 4 * 16, 4 * 4)
+    changed = x.copy()
+    changed[:, 4:] = rng.normal(size=changed[:, 4:].shape)
+    moved = to_numpy(layer(changed, training=False))
+    np.testing.assert_array_equal(moved[:, :4], out[:, :4])
+    assert np.abs(moved[:, 4:] - out[:, 4:]).max() > 1e-3
+    whole = NonLocal3D(pool_size=(1, 2, 2))
+    whole.build(x.shape)
+    whole.set_weights(layer.get_weights())
+    assert np.abs(to_numpy(whole(changed, training=False))[:, :4] - out[:, :4]).max() > 1e-3
+
+
+def test_frame_groups_in_a_model_and_their_errors(tmp_path):
+    inputs = keras.Input((8, 4, 4, 8))
+    layer = NonLocal3D(frames_per_group=4)
+    _, attention = layer(inputs, return_attention_scores=True)
+    assert tuple(attention.shape) == (None, 2, 64, 16)
+    assert NonLocal3D.from_config(layer.get_config()).frames_per_group == 4
+    with pytest.raises(ValueError, match=r"do not split into groups of 3"):
+        NonLocal3D(frames_per_group=3)(keras.Input((8, 4, 4, 8)))
+    with pytest.raises(ValueError, match="Received: frames_per_group=4, scope='space'"):
+        NonLocal3D(frames_per_group=4, scope="space")
+    with pytest.raises(ValueError, match="Received: frames_per_group=0"):
+        NonLocal3D(frames_per_group=0)
+    with pytest.raises(ValueError, match="Received: frames_per_group=2, scope=None"):
+        NonLocal2D(frames_per_group=2)

@@ -93,10 +93,10 @@ def test_scale_option(rng, scale):
 
 def test_bn_off_and_no_residual(rng):
     x = rng.normal(size=(2, 9, 8)).astype("float32")
-    layer = _build(NonLocal1D, x.shape, rng, use_bn=False, residual=False,
+    layer = _build(NonLocal1D, x.shape, rng, normalization=None, residual=False,
                    pool_size=None)
     z_ref, _ = nonlocal_reference(x, reference_weights(layer), "embedded_gaussian",
-                                  use_bn=False, residual=False)
+                                  normalization=None, residual=False)
     np.testing.assert_allclose(to_numpy(layer(x)), z_ref, atol=ATOL, rtol=RTOL)
 
 

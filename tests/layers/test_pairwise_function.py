@@ -62,7 +62,7 @@ def linear_elu_reference(x, w):
 
 
 def _layer(rng, shape, **kwargs):
-    layer = NonLocal2D(mode="test_linear_elu", pool_size=None, use_bn=False, **kwargs)
+    layer = NonLocal2D(mode="test_linear_elu", pool_size=None, normalization=None, **kwargs)
     layer.build(shape)
     randomize_weights(layer, rng)
     return layer
@@ -88,7 +88,7 @@ def test_the_map_free_path_has_the_gradients_of_the_map(rng):
     upstream = rng.normal(size=x.shape).astype("float32")
     grads = {}
     for name in ("dense", "chunked"):
-        layer = NonLocal1D(mode="test_linear_elu", pool_size=None, use_bn=False,
+        layer = NonLocal1D(mode="test_linear_elu", pool_size=None, normalization=None,
                            implementation=name)
         layer.build(x.shape)
         randomize_weights(layer, np.random.default_rng(7))

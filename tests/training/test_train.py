@@ -135,3 +135,25 @@ def test_jit_compile_per_backend(monkeypatch):
         monkeypatch.setattr(keras.backend, "backend", lambda b=backend: b)
         recipe.deterministic = deterministic
         assert module.jit_compile(recipe) == expected
+
+
+def test_affine_bn_trains_scales_and_biases_with_no_statistics(tiny_videos, tmp_path):
+    """`affine_bn=true`: every batch norm an Affine (statistics folded in),
+    whose scales and biases move; the checkpoint is that model, and resumes
+    as it."""
+    out = str(tmp_path / "run")
+    run_cli("train", "finetune_own_videos",
+            *tiny_overrides(tiny_videos, out, steps=2, checkpoint_every=1, affine_bn="true"),
+            check=True)
+    (_, second), (_, first) = training.checkpoints(os.path.join(out, "checkpoints"))[:2]
+    models = [keras.saving.load_model(p, compile=False) for p in (first, second)]
+    assert models[1].backbone.architecture.normalization == "affine"
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in models[1].layers)
+    assert not models[1].non_trainable_weights
+    scales = [[np.asarray(layer.scale) for layer in m.layers if layer.name == "conv1_bn"][0]
+              for m in models]
+    assert np.abs(scales[1] - scales[0]).max() > 0
+    with pytest.raises(ValueError, match="Received: affine_bn=True, freeze_bn=True"):
+        training.train(training.load_recipe(None, tiny_overrides(
+            tiny_videos, str(tmp_path / "both"), affine_bn="true", freeze_bn="true")))
