@@ -31,7 +31,8 @@ def tensorflow_ops():
         mod=tf.math.floormod, reshape=tf.reshape,
         linspace=lambda a, b, n: tf.linspace(tf.cast(a, tf.float32), tf.cast(b, tf.float32), n),
         round=tf.round, where=tf.where, floor=tf.floor, stack=tf.stack,
-        cast=lambda x, dtype: tf.cast(x, dtype))
+        cast=lambda x, dtype: tf.cast(x, dtype), flip=lambda x, axis: tf.reverse(x, [axis]),
+        convert_to_tensor=tf.convert_to_tensor)
 
 
 def clip_span(num_frames, stride):

@@ -11,8 +11,6 @@ to build the model and start again (on JAX it does), and a stream that
 depended on that would not resume to the same clips.
 """
 
-import types
-
 import numpy as np
 import tensorflow as tf
 
@@ -91,8 +89,7 @@ def finish(dataset, training, clip, batch_size, with_video_id, drop_remainder, n
         dataset = dataset.flat_map(views)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if normalize:
-        ops = types.SimpleNamespace(cast=tf.cast, flip=lambda x, axis: tf.reverse(x, [axis]),
-                                    convert_to_tensor=tf.convert_to_tensor)
+        ops = sampling.tensorflow_ops()
         dataset = dataset.map(lambda clips, *rest: (normalize_frames(clips, clip, ops), *rest),
                               num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)

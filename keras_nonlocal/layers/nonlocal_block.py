@@ -324,7 +324,7 @@ class NonLocalBase(keras.layers.Layer):
         y = self._from_sequences(y_flat, ops.shape(v), ops.shape(x))
         z = ops.cast(_project(self.out, y), self.compute_dtype)
         if self.normalization is not None:
-            z = self.bn(z, training=training) if self.normalization == "batch_norm" else self.bn(z)
+            z = self.bn(z, training=training)  # Keras drops `training` for an Affine
         if self.residual:
             z = z + x
         if return_attention_scores:

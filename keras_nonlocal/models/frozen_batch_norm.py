@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_nonlocal.layers import NonLocalBase
+from keras_nonlocal import keras_private
 from keras_nonlocal.layers.affine import affine_weights
 from keras_nonlocal.models.backbone import VideoResNetBackbone
 from keras_nonlocal.models.classifier import VideoClassifier
@@ -42,9 +42,10 @@ def freeze_batch_norm(model):
     backbone = config["backbone"]["config"] if isinstance(model, VideoClassifier) else config
     architecture = backbone["architecture"]
     architecture["normalization"] = "affine"
-    blocks = architecture["nonlocal_kwargs"]
-    if blocks.get("normalization", "batch_norm") == "batch_norm":
-        blocks["normalization"] = "affine"
+    stages = architecture["nonlocal_stage_kwargs"].values()
+    for blocks in [architecture["nonlocal_kwargs"], *stages]:
+        if blocks.get("normalization", "batch_norm") == "batch_norm":
+            blocks["normalization"] = "affine"
     frozen = model.__class__.from_config(config)
     values = {weight.path: weight for weight in model.weights}
     epsilons = _batch_norm_epsilons(model)
@@ -54,14 +55,11 @@ def freeze_batch_norm(model):
 
 
 def _batch_norm_epsilons(model):
-    """`{path prefix of a batch norm's weights: its epsilon}` (trunk and blocks)."""
-    norms = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            norms.append(layer)
-        elif isinstance(layer, NonLocalBase) and layer.normalization == "batch_norm":
-            norms.append(layer.bn)
-    return {bn.moving_mean.path.rsplit("/", 1)[0]: bn.epsilon for bn in norms}
+    """`{path prefix of a batch norm's weights: its epsilon}`, the blocks'
+    own batch norms included."""
+    return {layer.moving_mean.path.rsplit("/", 1)[0]: layer.epsilon
+            for layer in keras_private.all_layers(model)
+            if isinstance(layer, keras.layers.BatchNormalization)}
 
 
 def _value(path, values, epsilons):
